@@ -1,0 +1,3 @@
+"""redline: red-team large language models, judge the replies, measure honestly."""
+
+__version__ = "0.1.0"

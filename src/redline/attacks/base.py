@@ -1,0 +1,115 @@
+"""The attack protocol and the context an attack runs in.
+
+An attack turns one behaviour into a conversation with the target. It gets an
+:class:`AttackContext` with the target (already wrapped with retries, limits, budgets and call
+accounting), a seeded random generator, and the transcript it must fill in. The simplest
+attacks are :class:`StaticAttack` subclasses: they only rewrite the prompt, and compose (a
+converter over a template over the behaviour). Register attacks under the ``redline.attacks``
+entry-point group.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from redline.model import Behavior, Message, Reply, Transcript
+
+
+class AttackOptions(BaseModel):
+    """Options every attack accepts; attacks subclass this with their own keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChatCaller(Protocol):
+    """A model bound to one attempt: every call is counted and recorded in its transcript."""
+
+    async def chat(
+        self, messages: Sequence[Message], params: dict[str, Any] | None = None
+    ) -> Reply:
+        """Send ``messages``; raises :class:`~redline.errors.CallError` once retries are spent."""
+        ...
+
+
+@dataclass(slots=True)
+class AttackContext:
+    """What an attack may use while it runs one attempt."""
+
+    target: ChatCaller
+    rng: random.Random
+    system_prompt: str | None = None
+    transcript: Transcript = field(default_factory=Transcript)
+
+    def opening(self) -> list[Message]:
+        """The messages every conversation starts with (the target's system prompt, if any)."""
+        return [Message("system", self.system_prompt)] if self.system_prompt else []
+
+
+class Attack(Protocol):
+    """Runs one attempt of one behaviour."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[AttackOptions]]
+
+    @property
+    def key(self) -> str:
+        """A stable, readable identity (name and non-default options) used in plan ids."""
+        ...
+
+    async def run(self, behavior: Behavior, ctx: AttackContext) -> Transcript:
+        """Hold the conversation, filling ``ctx.transcript``; return it."""
+        ...
+
+
+def options_suffix(options: BaseModel, always: tuple[str, ...] = ()) -> str:
+    """``(k=v, ...)`` for options that differ from their defaults (and those in ``always``)."""
+    changed = options.model_dump(exclude_defaults=True)
+    changed.update({name: getattr(options, name) for name in always})
+    if not changed:
+        return ""
+    return "(" + ",".join(f"{k}={changed[k]}" for k in sorted(changed)) + ")"
+
+
+class StaticAttack:
+    """An attack that sends one rewritten prompt; subclasses implement :meth:`rewrite`.
+
+    ``over`` is the attack whose prompt this one rewrites (``None`` means the behaviour's goal
+    itself), which is how attacks compose.
+    """
+
+    name: ClassVar[str] = "static"
+    Options: ClassVar[type[AttackOptions]] = AttackOptions
+    key_options: ClassVar[tuple[str, ...]] = ()
+    """Options shown in the key even at their default (they name the variant)."""
+
+    def __init__(self, options: AttackOptions, over: StaticAttack | None = None) -> None:
+        self.options = options
+        self.over = over
+
+    @property
+    def key(self) -> str:
+        """``name(options)``, prefixed to the key of the attack beneath it."""
+        own = self.name + options_suffix(self.options, self.key_options)
+        return own if self.over is None else f"{own} > {self.over.key}"
+
+    def rewrite(self, text: str, rng: random.Random) -> str:
+        """Return the prompt that replaces ``text``."""
+        return text
+
+    def prompt(self, behavior: Behavior, rng: random.Random) -> str:
+        """The final user prompt for ``behavior``: the inner attacks' rewrites, then ours."""
+        text = behavior.goal if self.over is None else self.over.prompt(behavior, rng)
+        return self.rewrite(text, rng)
+
+    async def run(self, behavior: Behavior, ctx: AttackContext) -> Transcript:
+        """Send the rewritten prompt once and record the exchange."""
+        messages = [*ctx.opening(), Message("user", self.prompt(behavior, ctx.rng))]
+        ctx.transcript.messages.extend(messages)
+        reply = await ctx.target.chat(messages)
+        ctx.transcript.messages.append(Message("assistant", reply.text))
+        return ctx.transcript

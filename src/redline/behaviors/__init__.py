@@ -1,0 +1,190 @@
+"""Behaviour sets: the built-in ``core`` set and loaders for users' JSONL and CSV files.
+
+JSONL: one object per line with ``behavior`` (the goal), ``category``, and optionally ``id``,
+``benign`` (true for a look-alike that should be answered), ``tags`` and ``pair``.
+CSV: a header row, and a ``columns`` mapping from those field names to the file's column names.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from redline.errors import DataError
+from redline.model import Behavior
+
+BUILTIN_SETS = ("core",)
+FIELDS = ("behavior", "category", "id", "benign", "tags", "pair")
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+def _as_bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise DataError(f"{where}: 'benign' must be true or false, got {value!r}")
+
+
+def _as_tags(value: Any, where: str) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(t.strip() for t in value.replace(";", ",").split(",") if t.strip())
+    if isinstance(value, list) and all(isinstance(t, str) for t in value):
+        return tuple(value)
+    raise DataError(f"{where}: 'tags' must be a list of strings or a comma-separated string")
+
+
+def behavior_from_record(record: Mapping[str, Any], where: str) -> Behavior:
+    """Validate one record (a JSON object or a mapped CSV row) into a :class:`Behavior`."""
+    goal = record.get("behavior")
+    category = record.get("category")
+    if not isinstance(goal, str) or not goal.strip():
+        raise DataError(f"{where}: missing or empty 'behavior' (the goal text)")
+    if not isinstance(category, str) or not category.strip():
+        raise DataError(f"{where}: missing or empty 'category'")
+    raw_id = record.get("id")
+    ident = str(raw_id).strip() if raw_id not in (None, "") else ""
+    if not ident:
+        ident = "b-" + hashlib.sha256(f"{category}\n{goal}".encode()).hexdigest()[:12]
+    pair = record.get("pair")
+    return Behavior(
+        id=ident,
+        goal=goal.strip(),
+        category=category.strip(),
+        benign=_as_bool(record.get("benign"), where),
+        tags=_as_tags(record.get("tags"), where),
+        pair=str(pair) if pair not in (None, "") else None,
+    )
+
+
+def load_jsonl(path: Path) -> list[Behavior]:
+    """Load behaviours from a JSONL file; errors name the file and line."""
+    behaviors = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read behaviour file {path}: {exc}") from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{where}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        behaviors.append(behavior_from_record(record, where))
+    return _check_unique(behaviors, str(path))
+
+
+def load_csv(path: Path, columns: Mapping[str, str] | None = None) -> list[Behavior]:
+    """Load behaviours from a CSV file with a header row, mapping columns to fields."""
+    mapping = {field: field for field in FIELDS} | dict(columns or {})
+    unknown = set(mapping) - set(FIELDS)
+    if unknown:
+        raise DataError(f"{path}: unknown field(s) in columns mapping: {sorted(unknown)}")
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            for required in ("behavior", "category"):
+                if mapping[required] not in header:
+                    raise DataError(
+                        f"{path}: no column {mapping[required]!r} for {required!r} "
+                        f"(columns are: {', '.join(header) or 'none'})"
+                    )
+            behaviors = [
+                behavior_from_record(
+                    {f: row.get(col) for f, col in mapping.items() if col in header},
+                    f"{path}:{reader.line_num}",
+                )
+                for row in reader
+            ]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read behaviour file {path}: {exc}") from exc
+    return _check_unique(behaviors, str(path))
+
+
+def load_builtin(name: str) -> list[Behavior]:
+    """Load a behaviour set that ships with redline."""
+    if name not in BUILTIN_SETS:
+        raise DataError(f"unknown built-in behaviour set {name!r} (known: {', '.join(BUILTIN_SETS)})")
+    resource = resources.files("redline.behaviors") / "data" / f"{name}.jsonl"
+    with resources.as_file(resource) as path:
+        return load_jsonl(Path(path))
+
+
+def _check_unique(behaviors: list[Behavior], where: str) -> list[Behavior]:
+    seen: set[str] = set()
+    for behavior in behaviors:
+        if behavior.id in seen:
+            raise DataError(f"{where}: behaviour id {behavior.id!r} appears more than once")
+        seen.add(behavior.id)
+    return behaviors
+
+
+def load_file(path: str | Path, columns: Mapping[str, str] | None = None) -> list[Behavior]:
+    """Load a user file by its extension (``.jsonl``/``.json`` or ``.csv``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"behaviour file {path} does not exist")
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        return load_jsonl(path)
+    if path.suffix.lower() == ".csv":
+        return load_csv(path, columns)
+    raise DataError(f"behaviour file {path}: unsupported extension (use .jsonl or .csv)")
+
+
+def select(
+    behaviors: Iterable[Behavior],
+    *,
+    categories: Iterable[str] | None = None,
+    include_benign: bool = True,
+    sample: int | None = None,
+    per_category: int | None = None,
+    seed: int = 0,
+) -> list[Behavior]:
+    """Filter by category, optionally drop look-alikes, and sample harmful behaviours.
+
+    ``sample`` keeps that many harmful behaviours (chosen with ``seed``), ``per_category`` at
+    most that many per category; the paired look-alikes of the kept behaviours stay, so
+    over-refusal is measured on the same topics.
+    """
+    chosen = list(behaviors)
+    if categories is not None:
+        wanted = set(categories)
+        chosen = [b for b in chosen if b.category in wanted]
+    rng = random.Random(seed)
+    if per_category is not None:
+        by_category: dict[str, list[Behavior]] = {}
+        for b in chosen:
+            if not b.benign:
+                by_category.setdefault(b.category, []).append(b)
+        keep = {
+            b.id
+            for group in by_category.values()
+            for b in rng.sample(group, min(per_category, len(group)))
+        }
+        chosen = [b for b in chosen if b.id in keep or (b.benign and b.pair in keep)]
+    if sample is not None:
+        harmful = [b for b in chosen if not b.benign]
+        keep = {b.id for b in rng.sample(harmful, min(sample, len(harmful)))}
+        chosen = [b for b in chosen if b.id in keep or (b.benign and b.pair in keep)]
+    if not include_benign:
+        chosen = [b for b in chosen if not b.benign]
+    return chosen

@@ -1,0 +1,202 @@
+"""``redline scan``: run a campaign (or resume one) and print its summary."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from redline.cli import (
+    EXIT_ALL_ERRORS,
+    EXIT_ASR_GATE,
+    EXIT_BUDGET,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    db_option,
+    user_errors,
+)
+
+
+def _campaign(config: str | None, target_url: str | None, model: str | None, key_env: str | None):
+    from redline.config import load_config
+    from redline.errors import ConfigError
+    from redline.quick import quick_campaign
+
+    if config is not None:
+        if target_url is not None:
+            raise ConfigError("give either a CONFIG file or --target, not both")
+        return load_config(config)
+    if target_url is not None:
+        target: dict[str, Any] = {
+            "type": "openai",
+            "base_url": target_url,
+            "model": model or "default",
+        }
+        if key_env:
+            target["api_key_env"] = key_env
+        return quick_campaign(target)
+    return quick_campaign({"type": "local"})
+
+
+def _progress(total: int, done_before: int, console: Any, enabled: bool):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "[red]unsafe {task.fields[unsafe]}[/] [green]safe {task.fields[safe]}[/] "
+            "[yellow]error {task.fields[error]}[/] [cyan]benign {task.fields[benign]}[/]"
+        ),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+    )
+    task = progress.add_task(
+        "scan", total=total, completed=done_before, unsafe=0, safe=0, error=0, benign=0
+    )
+    counts = {"unsafe": 0, "safe": 0, "error": 0, "benign": 0}
+
+    def on_result(result: Any) -> None:
+        outcome = result.verdicts[0].outcome.value
+        key = "benign" if outcome in ("complied", "over_refusal") else outcome
+        counts[key] += 1
+        progress.update(task, advance=1, **counts)
+
+    return progress, on_result
+
+
+@click.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--resume", metavar="RUN_ID", help="Continue an interrupted or budget-stopped run.")
+@click.option(
+    "--target",
+    "target_url",
+    metavar="URL",
+    help="Run the quick campaign against this OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1).",
+)
+@click.option("--model", help="Model name for --target [default: default].")
+@click.option("--api-key-env", metavar="VAR", help="Environment variable holding --target's API key.")
+@click.option("--max-target-calls", type=click.IntRange(min=1), help="Override the call budget.")
+@click.option(
+    "--fail-on-asr",
+    type=click.FloatRange(0, 1),
+    metavar="RATE",
+    help="Exit 3 when the overall attack success rate is above RATE (0-1), for CI gates.",
+)
+@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+@db_option
+@user_errors
+def scan(
+    config: str | None,
+    resume: str | None,
+    target_url: str | None,
+    model: str | None,
+    api_key_env: str | None,
+    max_target_calls: int | None,
+    fail_on_asr: float | None,
+    no_progress: bool,
+    db: str | None,
+) -> None:
+    """Run a red-team campaign and print its summary.
+
+    \b
+    redline scan                         quick scan of the embedded local model
+    redline scan campaign.yaml           the campaign in a config file
+    redline scan --target URL --model M  quick scan of an OpenAI-compatible endpoint
+    redline scan --resume RUN_ID         finish an interrupted run (nothing is redone)
+
+    Exit codes: 0 ok, 2 bad input, 3 ASR above --fail-on-asr, 4 every attempt
+    failed, 5 stopped at the call budget, 130 interrupted.
+    """
+    import asyncio
+
+    from rich.console import Console
+
+    from redline.cli.runs import summary_console
+    from redline.engine.campaign import execute_run, prepare_run
+    from redline.report.summary import run_summary
+    from redline.report.terminal import print_summary
+    from redline.store import Store
+
+    console = Console(stderr=True)
+    store = Store(db)
+    campaign = None
+    if resume is None or config is not None:
+        campaign = _campaign(config, target_url, model, api_key_env)
+    prepared = prepare_run(store, campaign, resume=resume, max_target_calls=max_target_calls)
+    done_before = len(prepared.plan) - len(prepared.pending)
+    verb = "resuming" if prepared.resumed else "starting"
+    console.print(
+        f"[bold]{verb} run {prepared.run_id}[/]: {len(prepared.plan)} attempts planned"
+        + (f", {done_before} already stored" if done_before else "")
+        + f", judge [bold]{prepared.primary_judge}[/]"
+    )
+    progress, on_result = _progress(
+        len(prepared.plan), done_before, console, enabled=not no_progress
+    )
+    with progress:
+        stats = asyncio.run(execute_run(store, prepared, on_result=on_result))
+
+    out = summary_console()
+    summary = run_summary(store, prepared.run_id)
+    print_summary(summary, out)
+    db_flag = f" --db {db}" if db else ""
+    sys.exit(_finish(summary, stats.stop_reason, prepared.run_id, db_flag, fail_on_asr, out))
+
+
+def _finish(
+    summary: dict[str, Any],
+    stop_reason: str,
+    run_id: str,
+    db_flag: str,
+    fail_on_asr: float | None,
+    out: Any,
+) -> int:
+    """Tell the user where things stand and what to run next; return the exit code."""
+    if stop_reason == "interrupted":
+        out.print(
+            f"[yellow]Interrupted.[/] {summary['stored_attempts']} of {summary['plan_size']} "
+            f"attempts are stored. Resume with: [bold]redline scan --resume {run_id}{db_flag}[/]"
+        )
+        return EXIT_INTERRUPTED
+    if stop_reason == "budget_exhausted":
+        out.print(
+            f"[yellow]Stopped at the call budget[/] with {summary['stored_attempts']} of "
+            f"{summary['plan_size']} attempts stored. Continue with a larger budget: "
+            f"[bold]redline scan --resume {run_id} --max-target-calls N{db_flag}[/]"
+        )
+        return EXIT_BUDGET
+    totals, refusal = summary["totals"], summary["over_refusal"]
+    attempts = totals["attempts"] + refusal["attempts"]
+    errors = totals["error"] + refusal["error"]
+    if attempts and errors == attempts:
+        out.print(
+            f"[bold red]Every attempt ended in error ({errors} of {attempts}).[/] The target "
+            "could not be reached or its replies could not be judged; nothing was measured. "
+            f"See the errors with: redline report {run_id} --format json{db_flag}"
+        )
+        return EXIT_ALL_ERRORS
+    out.print(
+        f"Results: run [bold]{run_id}[/] in {db_flag.removeprefix(' --db ') or '.redline/redline.db'}. "
+        f"Next: [bold]redline report {run_id} --format json{db_flag}[/]"
+    )
+    if fail_on_asr is not None and totals["asr"] is not None and totals["asr"] > fail_on_asr:
+        out.print(
+            f"[bold red]Attack success rate {totals['asr']:.1%} is above the gate "
+            f"{fail_on_asr:.1%}.[/]"
+        )
+        return EXIT_ASR_GATE
+    return EXIT_OK

@@ -1,0 +1,246 @@
+"""The campaign config: its schema (pydantic) and a loader whose errors name file, key and line.
+
+See ``docs/config.md`` for the reference. The loader validates everything a run needs before it
+starts: target options (by the target plugin's own schema), attack and judge specs, and that
+behaviour files exist and parse.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from redline.errors import ConfigError, DataError, PluginError, RedlineError
+
+
+class Limits(BaseModel):
+    """How hard redline may push the target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    concurrency: int = Field(16, ge=1, le=4096)
+    requests_per_minute: float | None = Field(None, gt=0)
+    max_target_calls: int | None = Field(None, ge=1)
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    backoff_initial_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(30.0, ge=0)
+
+
+class BehaviorSource(BaseModel):
+    """Where behaviours come from, and which of them to use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    builtin: str | None = None
+    file: str | None = None
+    columns: dict[str, str] | None = None
+    categories: list[str] | None = None
+    sample: int | None = Field(None, ge=1)
+    """Keep this many harmful behaviours (seeded), with their paired look-alikes."""
+    per_category: int | None = Field(None, ge=1)
+    """Keep at most this many harmful behaviours per category (seeded), with look-alikes."""
+    benign: bool = True
+    """Include the benign look-alikes (they measure over-refusal)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BehaviorSource:
+        if (self.builtin is None) == (self.file is None):
+            raise ValueError("give exactly one of 'builtin' or 'file'")
+        return self
+
+
+class Campaign(BaseModel):
+    """A whole campaign file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    target: dict[str, Any]
+    behaviors: list[str | BehaviorSource] = Field(default_factory=lambda: ["builtin:core"])
+    attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: ["direct"])
+    benign_attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: ["direct"])
+    """Attacks applied to benign look-alikes (over-refusal is usually measured on plain asks)."""
+    judges: list[str | dict[str, Any]] = Field(default_factory=lambda: ["refusal"], min_length=1)
+    limits: Limits = Field(default_factory=Limits)
+    seed: int = 0
+    repeats: int = Field(1, ge=1, le=1000)
+
+    def sources(self) -> list[BehaviorSource]:
+        """Behaviour sources with the ``builtin:NAME`` shorthand expanded."""
+        out = []
+        for item in self.behaviors:
+            if isinstance(item, BehaviorSource):
+                out.append(item)
+            elif item.startswith("builtin:"):
+                out.append(BehaviorSource(builtin=item.removeprefix("builtin:")))
+            else:
+                out.append(BehaviorSource(file=item))
+        return out
+
+
+def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the deepest node found along ``loc`` in a composed YAML tree.
+
+    A key that is missing (a required field) points at the mapping that should hold it.
+    """
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+class _Located:
+    """Formats problems as ``FILE:LINE: key: message``."""
+
+    def __init__(self, source: str, root: yaml.Node | None) -> None:
+        self.source = source
+        self.root = root
+
+    def where(self, loc: tuple[Any, ...]) -> str:
+        line = _node_line(self.root, loc)
+        return f"{self.source}:{line}" if line else self.source
+
+    def error(self, loc: tuple[Any, ...], message: str) -> ConfigError:
+        return ConfigError(f"{self.where(loc)}: {_format_loc(loc)}: {message}")
+
+    def from_validation(self, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> ConfigError:
+        lines = []
+        for err in exc.errors():
+            loc = prefix + tuple(p for p in err["loc"] if not _is_union_tag(p))
+            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            lines.append(f"{self.where(loc)}: {_format_loc(loc)}: {message}")
+        return ConfigError("\n".join(dict.fromkeys(lines)))
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in {"str", "BehaviorSource"} or "[" in part)
+
+
+def parse_campaign(data: Any, source: str = "<config>", root: yaml.Node | None = None) -> Campaign:
+    """Validate a config mapping, including plugin options; relative files stay as given."""
+    located = _Located(source, root)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a mapping of keys (target, attacks, ...)")
+    if "target" in data and not isinstance(data["target"], dict):
+        raise located.error(("target",), "must be a mapping with at least 'type'")
+    try:
+        campaign = Campaign.model_validate(data)
+    except ValidationError as exc:
+        raise located.from_validation(exc) from exc
+    _validate_target(campaign.target, located)
+    _validate_plugins(campaign, located)
+    return campaign
+
+
+def _validate_target(target: dict[str, Any], located: _Located) -> None:
+    from redline import registry
+
+    type_name = target.get("type")
+    if not isinstance(type_name, str):
+        raise located.error(("target", "type"), "missing (for example: openai, http, python, local)")
+    try:
+        cls = registry.targets.get(type_name)
+    except PluginError as exc:
+        raise located.error(("target", "type"), str(exc)) from exc
+    try:
+        cls.Options.model_validate(target)
+    except ValidationError as exc:
+        raise located.from_validation(exc, ("target",)) from exc
+
+
+def _validate_plugins(campaign: Campaign, located: _Located) -> None:
+    from redline.attacks import build_attack
+    from redline.judges import build_judge
+
+    for key, items, builder in (
+        ("attacks", campaign.attacks, build_attack),
+        ("benign_attacks", campaign.benign_attacks, build_attack),
+        ("judges", campaign.judges, build_judge),
+    ):
+        for index, spec in enumerate(items):
+            try:
+                builder(spec)
+            except PluginError as exc:
+                raise located.error((key, index), str(exc)) from exc
+
+
+def load_config(path: str | Path) -> Campaign:
+    """Read, validate and return a campaign file; relative data paths resolve against it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
+    campaign = parse_campaign(data, str(path), root)
+    located = _Located(str(path), root)
+    resolved = []
+    for index, source in enumerate(campaign.sources()):
+        if source.file is not None and not Path(source.file).is_absolute():
+            source = source.model_copy(update={"file": str(path.parent / source.file)})
+        try:
+            load_behaviors([source], campaign.seed)
+        except DataError as exc:
+            raise located.error(("behaviors", index), str(exc)) from exc
+        resolved.append(source)
+    return campaign.model_copy(update={"behaviors": resolved})
+
+
+def load_behaviors(sources: list[BehaviorSource], seed: int) -> list[Any]:
+    """Load and select every source's behaviours, in order; duplicate ids are an error."""
+    from redline.behaviors import load_builtin, load_file, select
+
+    out = []
+    seen: set[str] = set()
+    for source in sources:
+        loaded = (
+            load_builtin(source.builtin)
+            if source.builtin is not None
+            else load_file(source.file or "", source.columns)
+        )
+        chosen = select(
+            loaded,
+            categories=source.categories,
+            include_benign=source.benign,
+            sample=source.sample,
+            per_category=source.per_category,
+            seed=seed,
+        )
+        for behavior in chosen:
+            if behavior.id in seen:
+                raise DataError(f"behaviour id {behavior.id!r} is given by more than one source")
+            seen.add(behavior.id)
+        out.extend(chosen)
+    if not out:
+        raise DataError("no behaviours selected (check the sources and their filters)")
+    return out
+
+
+__all__ = ["BehaviorSource", "Campaign", "Limits", "RedlineError", "load_behaviors", "load_config"]

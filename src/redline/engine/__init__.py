@@ -1,0 +1,1 @@
+"""The engine: plan, gate (limits, retries, budgets), execute, and the run lifecycle."""

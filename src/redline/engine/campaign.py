@@ -1,0 +1,211 @@
+"""A run from start to finish: prepare (new or resumed), execute, record its status.
+
+This is the one place that wires config, plugins, plan, gate, executor and store together;
+the CLI and Python users both go through :func:`prepare_run` and :func:`execute_run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from redline import __version__
+from redline.attacks import Attack, build_attack
+from redline.attacks.base import options_suffix
+from redline.config import Campaign, load_behaviors, parse_campaign
+from redline.engine.gate import Budget, CallGate
+from redline.engine.plan import build_plan
+from redline.engine.runner import Executor, NamedJudge, ResultCallback, RunStats
+from redline.errors import ConfigError, StoreError
+from redline.judges import build_judge
+from redline.model import PlannedAttempt
+from redline.store import Store
+from redline.targets import build_target
+from redline.targets._http import close_shared_session, redact_headers
+
+REDACTED = "<redacted>"
+
+
+def new_run_id() -> str:
+    """A sortable, readable run id: ``YYYYmmdd-HHMMSS-xxxxxx``."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def judge_label(spec: str | dict[str, Any]) -> str:
+    """The name a judge's verdicts are stored under: its name plus non-default options."""
+    judge = build_judge(spec)
+    return judge.name + options_suffix(judge.options)  # type: ignore[attr-defined]
+
+
+def storable_config(campaign: Campaign) -> dict[str, Any]:
+    """The campaign as JSON with literal header values redacted (secrets never stored)."""
+    data = campaign.model_dump(mode="json", exclude_none=True)
+    if isinstance(data["target"].get("headers"), dict):
+        data["target"]["headers"] = redact_headers(data["target"]["headers"])
+    return data
+
+
+@dataclass
+class PreparedRun:
+    """Everything needed to execute a run."""
+
+    run_id: str
+    campaign: Campaign
+    plan: list[PlannedAttempt]
+    pending: list[PlannedAttempt]
+    attacks: dict[str, Attack]
+    judges: list[NamedJudge]
+    calls_used: int = 0
+    resumed: bool = False
+    behaviors_count: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def primary_judge(self) -> str:
+        """The judge whose verdicts the summary shows first."""
+        return self.judges[0].label
+
+
+def _plan(campaign: Campaign) -> tuple[list[PlannedAttempt], dict[str, Attack]]:
+    behaviors = load_behaviors(campaign.sources(), campaign.seed)
+    attacks = [build_attack(spec) for spec in campaign.attacks]
+    benign_attacks = [build_attack(spec) for spec in campaign.benign_attacks]
+    by_key = {a.key: a for a in [*attacks, *benign_attacks]}
+    plan = build_plan(
+        behaviors, attacks, benign_attacks, repeats=campaign.repeats, seed=campaign.seed
+    )
+    return plan, by_key
+
+
+def prepare_run(
+    store: Store,
+    campaign: Campaign | None = None,
+    *,
+    resume: str | None = None,
+    max_target_calls: int | None = None,
+) -> PreparedRun:
+    """Plan a new run of ``campaign``, or reload run ``resume`` and find what is left to do.
+
+    When resuming, ``campaign`` may be given again (needed when the stored config had literal
+    header values, which are never stored); it must give the same plan.
+    """
+    if resume is None and campaign is None:
+        raise ConfigError("nothing to run: give a campaign or a run to resume")
+    run_row = store.get_run(resume) if resume else None
+    if run_row is not None and campaign is None:
+        stored = json.loads(run_row["config_json"])
+        if REDACTED in json.dumps(stored.get("target", {})):
+            raise ConfigError(
+                f"run {resume} used literal header values, which are never stored; resume it "
+                "with its config file: redline scan CONFIG --resume " + str(resume)
+            )
+        campaign = parse_campaign(stored, f"run {resume} (stored config)")
+    assert campaign is not None
+    if max_target_calls is not None:
+        campaign = campaign.model_copy(
+            update={"limits": campaign.limits.model_copy(update={"max_target_calls": max_target_calls})}
+        )
+    plan, attacks = _plan(campaign)
+    judges = [NamedJudge(judge_label(spec), build_judge(spec)) for spec in campaign.judges]
+    labels = [j.label for j in judges]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"judges: the same judge is listed twice ({', '.join(labels)})")
+    if run_row is None:
+        run_id = new_run_id()
+        store.create_run(
+            {
+                "id": run_id,
+                "name": campaign.name,
+                "status": "running",
+                "config_json": json.dumps(storable_config(campaign)),
+                "target_json": json.dumps(build_target(campaign.target).describe()),
+                "judges_json": json.dumps(labels),
+                "seed": campaign.seed,
+                "plan_size": len(plan),
+                "redline_version": __version__,
+            }
+        )
+        return PreparedRun(run_id, campaign, plan, list(plan), attacks, judges)
+    done = store.done_attempt_ids(run_row["id"])
+    plan_ids = {p.id for p in plan}
+    if len(plan) != run_row["plan_size"] or not done <= plan_ids:
+        raise ConfigError(
+            f"this config does not give the plan of run {run_row['id']} "
+            f"({len(plan)} attempts planned now, {run_row['plan_size']} then); "
+            "resume with the config the run started with"
+        )
+    if json.loads(run_row["judges_json"]) != labels:
+        raise ConfigError(f"run {run_row['id']} was judged by {run_row['judges_json']}, not {labels}")
+    pending = [p for p in plan if p.id not in done]
+    return PreparedRun(
+        run_row["id"],
+        campaign,
+        plan,
+        pending,
+        attacks,
+        judges,
+        calls_used=store.target_calls_used(run_row["id"]),
+        resumed=True,
+    )
+
+
+async def execute_run(
+    store: Store,
+    prepared: PreparedRun,
+    *,
+    on_result: ResultCallback | None = None,
+    handle_sigint: bool = True,
+) -> RunStats:
+    """Execute the pending attempts; the run's status is stored whatever happens."""
+    campaign, limits = prepared.campaign, prepared.campaign.limits
+    target = build_target(campaign.target)
+    budget = Budget(limits.max_target_calls, used=prepared.calls_used)
+    gate = CallGate(
+        target,
+        concurrency=limits.concurrency,
+        requests_per_minute=limits.requests_per_minute,
+        timeout_s=limits.timeout_s,
+        max_retries=limits.max_retries,
+        backoff_initial_s=limits.backoff_initial_s,
+        backoff_max_s=limits.backoff_max_s,
+        budget=budget,
+    )
+    writer = store.writer(prepared.run_id)
+    executor = Executor(
+        gate=gate,
+        attacks=prepared.attacks,
+        judges=prepared.judges,
+        writer=writer,
+        concurrency=limits.concurrency,
+        system_prompt=campaign.target.get("system_prompt"),
+        on_result=on_result,
+    )
+    loop = asyncio.get_running_loop()
+    if handle_sigint:
+        loop.add_signal_handler(signal.SIGINT, executor.interrupt)
+    store.set_status(prepared.run_id, "running")
+    status = "failed"
+    try:
+        if budget.exhausted and prepared.pending:
+            executor.stats.stop_reason = "budget_exhausted"
+            stats = executor.stats
+        else:
+            stats = await executor.run(prepared.pending)
+        status = stats.stop_reason
+    finally:
+        if handle_sigint:
+            loop.remove_signal_handler(signal.SIGINT)
+        try:
+            writer.close()
+        finally:
+            with contextlib.suppress(Exception):
+                await target.aclose()
+            await close_shared_session()
+            with contextlib.suppress(StoreError):
+                store.set_status(prepared.run_id, status)
+    return stats

@@ -1,0 +1,156 @@
+"""The call gate: everything between an attack and a model's ``chat``.
+
+Per target it holds a concurrency limit, a requests-per-minute limiter, the retry policy
+(exponential backoff with jitter on transient failures, honouring Retry-After), a per-call
+timeout and the call budget; and it records every request, failed ones included, in the
+attempt's transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+
+from redline.errors import BudgetExhausted, CallError, PermanentCallError, TransientCallError
+from redline.model import CallRecord, CallRole, Message, Reply, Transcript
+from redline.targets.base import Target
+
+
+class Budget:
+    """A maximum number of calls shared by every attempt of a run."""
+
+    def __init__(self, limit: int | None, used: int = 0) -> None:
+        self.limit = limit
+        self.used = used
+
+    @property
+    def exhausted(self) -> bool:
+        """True once no call may be made."""
+        return self.limit is not None and self.used >= self.limit
+
+    def take(self) -> None:
+        """Spend one call, or raise :class:`BudgetExhausted`."""
+        if self.exhausted:
+            raise BudgetExhausted(f"the budget of {self.limit} target calls is spent")
+        self.used += 1
+
+
+class CallGate:
+    """Limits, retries, times and records the calls to one model."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        role: CallRole = "target",
+        concurrency: int = 16,
+        requests_per_minute: float | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 4,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        budget: Budget | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        self.target = target
+        self.role: CallRole = role
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.limiter = AsyncLimiter(1, 60.0 / requests_per_minute) if requests_per_minute else None
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.budget = budget or Budget(None)
+        self.params = params or {}
+
+    def delay(self, retry_number: int, error: TransientCallError) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based).
+
+        The server's Retry-After when it sent one (capped at ``backoff_max_s``), else
+        exponential backoff ``initial * 2**(n-1)`` capped, plus up to ``initial`` of jitter.
+        """
+        if error.retry_after is not None:
+            return min(error.retry_after, self.backoff_max_s)
+        exponential = self.backoff_initial_s * 2 ** (retry_number - 1)
+        return min(exponential, self.backoff_max_s) + random.uniform(0, self.backoff_initial_s)
+
+    async def chat(
+        self, messages: Sequence[Message], params: dict[str, Any] | None, transcript: Transcript
+    ) -> Reply:
+        """Call the model, retrying transient failures; every request lands in ``transcript``.
+
+        The retry loop is written out rather than delegated to a retry library: it sits on the
+        hot path of every call, and the common case (success on the first try) must cost
+        nothing beyond the call itself.
+        """
+        merged = {**self.params, **params} if params else self.params
+        retry_number = 0
+        while True:
+            try:
+                return await self._once(messages, merged, transcript)
+            except TransientCallError as exc:
+                retry_number += 1
+                if retry_number > self.max_retries:
+                    raise
+                await asyncio.sleep(self.delay(retry_number, exc))
+
+    async def _once(
+        self, messages: Sequence[Message], params: dict[str, Any], transcript: Transcript
+    ) -> Reply:
+        self.budget.take()
+        async with self.semaphore:
+            if self.limiter is not None:
+                await self.limiter.acquire()
+            started_wall, started = time.time(), time.perf_counter()
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    reply = await self.target.chat(messages, params)
+            except TimeoutError:
+                error: CallError = TransientCallError(f"timed out after {self.timeout_s:g} s")
+            except CallError as exc:
+                error = exc
+            except Exception as exc:  # a target plugin's own bug or an unexpected library error
+                error = PermanentCallError(f"target raised {type(exc).__name__}: {exc}")
+            else:
+                transcript.calls.append(
+                    CallRecord(
+                        role=self.role,
+                        started_at=started_wall,
+                        latency_s=time.perf_counter() - started,
+                        ok=True,
+                        usage=reply.usage,
+                    )
+                )
+                return reply
+        transcript.calls.append(
+            CallRecord(
+                role=self.role,
+                started_at=started_wall,
+                latency_s=time.perf_counter() - started,
+                ok=False,
+                status=error.status,
+                error=str(error),
+            )
+        )
+        raise error
+
+
+class BoundCaller:
+    """A gate bound to one attempt's transcript: the ``ctx.target`` an attack sees."""
+
+    __slots__ = ("gate", "transcript")
+
+    def __init__(self, gate: CallGate, transcript: Transcript) -> None:
+        self.gate = gate
+        self.transcript = transcript
+
+    async def chat(
+        self, messages: Sequence[Message], params: dict[str, Any] | None = None
+    ) -> Reply:
+        """Call the gated model on behalf of this attempt."""
+        return await self.gate.chat(messages, params, self.transcript)

@@ -1,0 +1,149 @@
+"""Value types shared by every part of redline.
+
+These are plain frozen dataclasses: cheap to build in the hot path and safe to pass between
+tasks. Pydantic is used only at the edges (config files, user data files).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+CallRole = Literal["target", "attacker", "judge"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message."""
+
+    role: Role
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the OpenAI wire form ``{"role": ..., "content": ...}``."""
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class Behavior:
+    """Something the target must not do (or, when ``benign``, a look-alike it should answer)."""
+
+    id: str
+    goal: str
+    category: str
+    benign: bool = False
+    tags: tuple[str, ...] = ()
+    pair: str | None = None
+    """Id of the harmful behaviour this benign look-alike mirrors (or the reverse)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts reported by a model (zeros when the endpoint does not report them)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a target answered to one chat call."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    finish_reason: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One request to a target, attacker or judge model, successful or not."""
+
+    role: CallRole
+    started_at: float
+    latency_s: float
+    ok: bool
+    usage: Usage = field(default_factory=Usage)
+    status: int | None = None
+    error: str | None = None
+
+
+class Outcome(str, enum.Enum):
+    """A judge's verdict on one attempt.
+
+    ``unsafe`` and ``safe`` apply to harmful behaviours; ``complied`` and ``over_refusal`` to
+    benign look-alikes. ``error`` means nothing could be judged and is never counted as safe.
+    """
+
+    UNSAFE = "unsafe"
+    SAFE = "safe"
+    COMPLIED = "complied"
+    OVER_REFUSAL = "over_refusal"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One judge's reading of one attempt."""
+
+    judge: str
+    outcome: Outcome
+    refused: bool | None = None
+    score: float | None = None
+    rationale: str = ""
+    raw: str | None = None
+
+
+@dataclass(slots=True)
+class Transcript:
+    """The conversation an attack held with the target, plus everything it cost."""
+
+    messages: list[Message] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)
+    error: str | None = None
+    """Set when the attack could not finish (the target kept failing, garbage replies, ...)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def last_reply(self) -> str | None:
+        """The final assistant message, or ``None`` if the target never answered."""
+        for message in reversed(self.messages):
+            if message.role == "assistant":
+                return message.content
+        return None
+
+    @property
+    def target_calls(self) -> int:
+        """Number of requests sent to the target (retries included)."""
+        return sum(1 for call in self.calls if call.role == "target")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAttempt:
+    """One cell of the plan: an attack on a behaviour, with a deterministic id and seed."""
+
+    id: str
+    index: int
+    behavior: Behavior
+    attack_key: str
+    repeat: int
+    seed: int
+
+
+@dataclass(slots=True)
+class AttemptResult:
+    """A finished attempt, ready for the store."""
+
+    planned: PlannedAttempt
+    transcript: Transcript
+    verdicts: list[Verdict]
+    started_at: float
+    ended_at: float

@@ -1,0 +1,36 @@
+"""The quick campaign behind a bare ``redline scan``: small, representative, a few minutes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redline.config import Campaign, parse_campaign
+
+QUICK_PER_CATEGORY = 2
+QUICK_MAX_TOKENS = 64
+
+
+def quick_campaign(target: dict[str, Any]) -> Campaign:
+    """Two harmful behaviours per core category with their benign look-alikes; ``direct`` and
+    two templates (fiction, refusal suppression); the ``refusal`` judge.
+
+    Encoding attacks (base64) are left out on purpose: a small model answers them by echoing
+    the encoded text, which the refusal judge reads as compliance and would count as unsafe.
+    """
+    target = {"params": {"temperature": 0, "max_tokens": QUICK_MAX_TOKENS}, **target}
+    return parse_campaign(
+        {
+            "name": "quick",
+            "target": target,
+            "behaviors": [{"builtin": "core", "per_category": QUICK_PER_CATEGORY}],
+            "attacks": [
+                "direct",
+                {"name": "template", "style": "fiction"},
+                {"name": "template", "style": "refusal_suppression"},
+            ],
+            "judges": ["refusal"],
+            "limits": {"concurrency": 4, "timeout_s": 120},
+            "seed": 0,
+        },
+        "quick campaign",
+    )

@@ -1,0 +1,1 @@
+"""Reports: metrics, the terminal summary and machine-readable outputs."""

@@ -1,0 +1,120 @@
+"""The results database: tables and numbered migrations (SQLAlchemy Core).
+
+Tables: ``runs`` (one per campaign), ``attempts`` (one per finished attempt, with the full
+transcript), ``calls`` (every request to a target, attacker or judge model) and ``verdicts``
+(one row per judge per attempt, so re-judging adds rows). ``schema_migrations`` records which
+numbered migrations a database has had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.engine import Connection
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("status", String, nullable=False),
+    Column("config_json", Text, nullable=False),
+    Column("target_json", Text, nullable=False),
+    Column("judges_json", Text, nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("plan_size", Integer, nullable=False),
+    Column("redline_version", String, nullable=False),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("run_id", String, nullable=False),
+    Column("id", String, nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("behavior_id", String, nullable=False),
+    Column("category", String, nullable=False),
+    Column("benign", Boolean, nullable=False),
+    Column("attack", String, nullable=False),
+    Column("repeat", Integer, nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("transcript_json", Text, nullable=False),
+    Column("error", Text),
+    Column("target_calls", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=False),
+    PrimaryKeyConstraint("run_id", "id"),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("run_id", String, nullable=False),
+    Column("attempt_id", String, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("role", String, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("latency_s", Float, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status", Integer),
+    Column("error", Text),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    PrimaryKeyConstraint("run_id", "attempt_id", "seq"),
+)
+
+verdicts = Table(
+    "verdicts",
+    metadata,
+    Column("run_id", String, nullable=False),
+    Column("attempt_id", String, nullable=False),
+    Column("judge", String, nullable=False),
+    Column("outcome", String, nullable=False),
+    Column("refused", Boolean),
+    Column("score", Float),
+    Column("rationale", Text, nullable=False),
+    Column("raw", Text),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("run_id", "attempt_id", "judge"),
+)
+
+Index("verdicts_by_judge", verdicts.c.run_id, verdicts.c.judge)
+
+
+def _create_initial_tables(conn: Connection) -> None:
+    for table in (runs, attempts, calls, verdicts):
+        table.create(conn, checkfirst=True)
+    for index in verdicts.indexes:
+        index.create(conn, checkfirst=True)
+
+
+Migration = tuple[int, str, Callable[[Connection], None]]
+
+MIGRATIONS: list[Migration] = [
+    (1, "initial tables: runs, attempts, calls, verdicts", _create_initial_tables),
+]
+"""Append new migrations here; never edit one that has shipped."""

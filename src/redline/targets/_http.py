@@ -1,0 +1,104 @@
+"""One shared aiohttp session per event loop, with connection pooling.
+
+aiohttp is the hot-path client: measured on a 2-core machine against a 20 ms loopback server at
+64 concurrent requests it sustained 1,800-2,600 req/s where httpx pinned a core at ~170 req/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import re
+import time
+from typing import Any
+
+import aiohttp
+
+from redline.errors import ConfigError, PermanentCallError, TransientCallError
+
+_sessions: dict[int, aiohttp.ClientSession] = {}
+
+TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(value: str) -> str:
+    """Replace ``${NAME}`` with the environment variable's value (secrets stay out of configs)."""
+
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"environment variable {name} (used in a header) is not set")
+        return os.environ[name]
+
+    return ENV_REF.sub(lookup, value)
+
+
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Header values safe to store: ``${NAME}`` references kept, literal values redacted."""
+    return {k: v if ENV_REF.fullmatch(v.strip()) else "<redacted>" for k, v in headers.items()}
+
+
+def shared_session() -> aiohttp.ClientSession:
+    """Return the pooled session of the running loop, creating it on first use."""
+    loop = asyncio.get_running_loop()
+    session = _sessions.get(id(loop))
+    if session is None or session.closed:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
+        session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(None))
+        _sessions[id(loop)] = session
+    return session
+
+
+async def close_shared_session() -> None:
+    """Close the running loop's session (called once when a run ends)."""
+    session = _sessions.pop(id(asyncio.get_running_loop()), None)
+    if session is not None and not session.closed:
+        await session.close()
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+async def post_json(url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+    """POST ``body`` as JSON and return (status, decoded JSON).
+
+    Raises :class:`TransientCallError` on 429/5xx/connection failures (with Retry-After when
+    the server sent one) and :class:`PermanentCallError` on other HTTP errors or a body that is
+    not JSON.
+    """
+    session = shared_session()
+    try:
+        async with session.post(url, json=body, headers=headers) as response:
+            status = response.status
+            raw = await response.read()
+            if status >= 400:
+                snippet = raw[:200].decode("utf-8", "replace")
+                message = f"HTTP {status} from {url}: {snippet}"
+                if status in TRANSIENT_STATUSES:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    raise TransientCallError(message, status=status, retry_after=retry_after)
+                raise PermanentCallError(message, status=status)
+    except aiohttp.ClientError as exc:
+        raise TransientCallError(f"connection to {url} failed: {exc}") from exc
+    try:
+        return status, json.loads(raw)
+    except ValueError as exc:
+        snippet = raw[:120].decode("utf-8", "replace")
+        raise PermanentCallError(
+            f"malformed JSON from {url}: {exc} (body starts {snippet!r})", status=status
+        ) from exc

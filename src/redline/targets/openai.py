@@ -1,0 +1,92 @@
+"""Any OpenAI-compatible ``/v1/chat/completions`` endpoint.
+
+Works with OpenAI, vLLM, Ollama, llama.cpp's server, LiteLLM and redline's own test server.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redline.errors import ConfigError, PermanentCallError
+from redline.model import Message, Reply, Usage
+from redline.targets._http import expand_env, post_json, redact_headers
+from redline.targets.base import TargetOptions
+
+
+class OpenAIOptions(TargetOptions):
+    """Options of the ``openai`` target."""
+
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    """Name of the environment variable holding the API key (never the key itself)."""
+    headers: dict[str, str] = {}
+
+
+def read_secret(env_name: str | None) -> str | None:
+    """Read a secret from the environment variable named in the config."""
+    if env_name is None:
+        return None
+    value = os.environ.get(env_name)
+    if not value:
+        raise ConfigError(f"environment variable {env_name} (named by api_key_env) is not set")
+    return value
+
+
+def parse_chat_completion(data: Any, url: str) -> tuple[str, Usage, str | None, str | None]:
+    """Pull text, usage, finish reason and model out of a chat-completion body."""
+    try:
+        choice = data["choices"][0]
+        content = choice["message"].get("content")
+        finish_reason = choice.get("finish_reason")
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise PermanentCallError(f"reply from {url} has no choices[0].message") from exc
+    if not isinstance(content, str) or (not content.strip() and finish_reason != "content_filter"):
+        raise PermanentCallError(f"empty content in reply from {url}")
+    usage_data = data.get("usage") or {}
+    usage = Usage(
+        prompt_tokens=int(usage_data.get("prompt_tokens") or 0),
+        completion_tokens=int(usage_data.get("completion_tokens") or 0),
+    )
+    return content, usage, finish_reason, data.get("model")
+
+
+class OpenAITarget:
+    """Chat with an OpenAI-compatible HTTP endpoint over the shared aiohttp session."""
+
+    Options = OpenAIOptions
+
+    def __init__(self, options: OpenAIOptions) -> None:
+        self.options = options
+        self.url = options.base_url.rstrip("/") + "/chat/completions"
+        self.headers = {"Content-Type": "application/json"}
+        self.headers.update({k: expand_env(v) for k, v in options.headers.items()})
+        key = read_secret(options.api_key_env)
+        if key:
+            self.headers["Authorization"] = f"Bearer {key}"
+
+    async def chat(self, messages: Sequence[Message], params: dict[str, Any]) -> Reply:
+        """Send one chat-completion request."""
+        body = {"model": self.options.model, "messages": [m.to_dict() for m in messages]}
+        body.update(self.options.params)
+        body.update(params)
+        started = time.perf_counter()
+        _, data = await post_json(self.url, body, self.headers)
+        text, usage, finish_reason, model = parse_chat_completion(data, self.url)
+        return Reply(
+            text=text,
+            usage=usage,
+            latency_s=time.perf_counter() - started,
+            finish_reason=finish_reason,
+            model=model,
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release: the shared session is closed by the engine."""
+
+    def describe(self) -> dict[str, Any]:
+        """Options without secrets (the env var's name is kept, not its value)."""
+        return self.options.model_dump() | {"headers": redact_headers(self.options.headers)}

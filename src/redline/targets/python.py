@@ -1,0 +1,101 @@
+"""A Python callable as a target: ``module:function``, sync or async.
+
+The function receives a list of ``{"role", "content"}`` dicts and the generation params, and
+returns either a string or a dict with ``text`` and optionally ``prompt_tokens`` and
+``completion_tokens``. A sync function runs in a worker thread so it never blocks the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from redline.errors import ConfigError, PermanentCallError
+from redline.model import Message, Reply, Usage
+from redline.targets.base import TargetOptions
+
+
+class PythonOptions(TargetOptions):
+    """Options of the ``python`` target."""
+
+    function: str
+    """``package.module:function``."""
+
+
+def load_callable(spec: str) -> Callable[..., Any]:
+    """Import ``module:function``; raise :class:`ConfigError` naming what is wrong."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"python target function must look like 'module:function', got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"python target: cannot import module {module_name!r}: {exc}") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"python target: {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ConfigError(f"python target: {spec!r} is not callable")
+    return obj
+
+
+def _accepts_params(func: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters) >= 2 or any(
+        p.kind == p.VAR_POSITIONAL for p in parameters
+    )
+
+
+class PythonTarget:
+    """Call a Python function as if it were a chat model."""
+
+    Options = PythonOptions
+
+    def __init__(self, options: PythonOptions) -> None:
+        self.options = options
+        self.func = load_callable(options.function)
+        self.is_async = inspect.iscoroutinefunction(self.func)
+        self.pass_params = _accepts_params(self.func)
+
+    async def chat(self, messages: Sequence[Message], params: dict[str, Any]) -> Reply:
+        """Call the function with the messages (and params when it takes them)."""
+        payload = [m.to_dict() for m in messages]
+        args: tuple[Any, ...] = (payload, {**self.options.params, **params})
+        if not self.pass_params:
+            args = args[:1]
+        started = time.perf_counter()
+        if self.is_async:
+            result = await self.func(*args)
+        else:
+            result = await asyncio.to_thread(self.func, *args)
+        latency = time.perf_counter() - started
+        if isinstance(result, dict):
+            text = result.get("text")
+            usage = Usage(
+                prompt_tokens=int(result.get("prompt_tokens") or 0),
+                completion_tokens=int(result.get("completion_tokens") or 0),
+            )
+        else:
+            text, usage = result, Usage()
+        if not isinstance(text, str) or not text.strip():
+            raise PermanentCallError(
+                f"python target {self.options.function} returned {type(text).__name__}, "
+                "expected a non-empty string"
+            )
+        return Reply(text=text, usage=usage, latency_s=latency)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def describe(self) -> dict[str, Any]:
+        """All options (none are secret)."""
+        return self.options.model_dump()

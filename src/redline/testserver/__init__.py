@@ -1,0 +1,272 @@
+"""An OpenAI-compatible test server: scripted replies, latency and injected faults.
+
+Used by redline's own tests and benchmarks, and by users who want a dry run without a model::
+
+    redline testserver --port 8000 --mode refuse --refuse-keyword bomb
+
+Replies (``--mode``):
+
+- ``echo``: ``You said: <last user message>``
+- ``fixed``: always ``--reply TEXT``
+- ``refuse``: a refusal when the last user message contains a refuse keyword, else a compliant
+  answer that echoes the request
+- ``script``: the first rule (regex over the last user message) that matches gives the reply
+
+Faults, injected deterministically by a marker in the prompt, or at random with ``--fault``:
+
+- ``[[fault:429]]`` 429 with ``Retry-After``; ``[[fault:500]]``; ``[[fault:timeout]]`` (never
+  answers in time); ``[[fault:malformed]]`` (a body that is not JSON); ``[[fault:empty]]`` (empty
+  content); ``[[fault:garbage]]`` (JSON without ``choices``).
+- ``[[fault:429x2]]`` fails the first 2 requests carrying that exact prompt, then answers: for
+  testing that retries recover.
+
+Also: ``GET /v1/models``, ``GET /__stats`` (request counts), ``POST /__reset``, and a plain JSON
+application endpoint ``POST /app/chat`` (``{"prompt"}`` or ``{"messages"}`` in, ``{"output":
+{"text"}}`` out) for testing the ``http`` target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+REFUSAL = "I'm sorry, but I can't help with that request."
+FAULT_MARKER = re.compile(r"\[\[fault:(429|500|timeout|malformed|empty|garbage)(?:x(\d+))?\]\]")
+FAULTS = ("429", "500", "timeout", "malformed", "empty", "garbage")
+
+
+@dataclass
+class ServerConfig:
+    """How the test server answers."""
+
+    mode: str = "echo"
+    reply: str = "This is a fixed reply from the redline test server."
+    refuse_keywords: list[str] = field(default_factory=lambda: ["bomb", "weapon", "kill"])
+    rules: list[tuple[str, str]] = field(default_factory=list)
+    """``(regex, reply)`` pairs for ``script`` mode, tried in order."""
+    latency_ms: float = 0.0
+    retry_after_s: float = 1.0
+    fault_rates: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    model: str = "redline-test"
+
+
+class _State:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.requests = 0
+        self.by_status: Counter[int] = Counter()
+        self.marker_hits: Counter[str] = Counter()
+        self.rules = [(re.compile(p, re.IGNORECASE), r) for p, r in config.rules]
+
+
+def _last_user(messages: Any) -> str:
+    if not isinstance(messages, list):
+        return ""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return str(message.get("content") or "")
+    return ""
+
+
+def compose_reply(config: ServerConfig, rules: list[tuple[re.Pattern[str], str]], prompt: str) -> str:
+    """The scripted reply to ``prompt`` under ``config``."""
+    if config.mode == "fixed":
+        return config.reply
+    if config.mode == "refuse":
+        lowered = prompt.lower()
+        if any(k.lower() in lowered for k in config.refuse_keywords):
+            return REFUSAL
+        return f"Sure, here is a complete answer. {prompt}"
+    if config.mode == "script":
+        for pattern, reply in rules:
+            if pattern.search(prompt):
+                return reply
+        return config.reply
+    return f"You said: {prompt}"
+
+
+def _pick_fault(state: _State, prompt: str) -> str | None:
+    marker = FAULT_MARKER.search(prompt)
+    if marker:
+        fault, times = marker.group(1), marker.group(2)
+        if times is None:
+            return fault
+        state.marker_hits[prompt] += 1
+        return fault if state.marker_hits[prompt] <= int(times) else None
+    for fault, rate in state.config.fault_rates.items():
+        if rate and state.rng.random() < rate:
+            return fault
+    return None
+
+
+def _completion(model: str, content: str, prompt_tokens: int) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{int(time.time() * 1e6)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(content.split()),
+            "total_tokens": prompt_tokens + len(content.split()),
+        },
+    }
+
+
+def make_app(config: ServerConfig | None = None) -> web.Application:
+    """The aiohttp application (mount it, or run it with :func:`serve`)."""
+    state = _State(config or ServerConfig())
+    app = web.Application()
+
+    async def answer(prompt: str) -> tuple[web.Response | None, str | None]:
+        """Apply latency and faults; return an early response, or the reply text."""
+        state.requests += 1
+        if state.config.latency_ms:
+            await asyncio.sleep(state.config.latency_ms / 1000)
+        fault = _pick_fault(state, prompt)
+        response: web.Response | None = None
+        if fault == "429":
+            response = web.json_response(
+                {"error": {"message": "rate limited", "type": "rate_limit"}},
+                status=429,
+                headers={"Retry-After": f"{state.config.retry_after_s:g}"},
+            )
+        elif fault == "500":
+            response = web.json_response({"error": {"message": "internal error"}}, status=500)
+        elif fault == "timeout":
+            await asyncio.sleep(3600)
+        elif fault == "malformed":
+            response = web.Response(text='{"choices": [ {"message": ', content_type="application/json")
+        elif fault == "garbage":
+            response = web.json_response({"unexpected": True})
+        if response is not None:
+            state.by_status[response.status] += 1
+            return response, None
+        state.by_status[200] += 1
+        if fault == "empty":
+            return None, ""
+        return None, compose_reply(state.config, state.rules, prompt)
+
+    async def chat_completions(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return web.json_response({"error": {"message": "body is not JSON"}}, status=400)
+        messages = body.get("messages")
+        prompt = _last_user(messages)
+        early, text = await answer(prompt)
+        if early is not None:
+            return early
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages or [])
+        return web.json_response(_completion(state.config.model, text or "", prompt_tokens))
+
+    async def app_chat(request: web.Request) -> web.Response:
+        body = await request.json()
+        prompt = body.get("prompt") or _last_user(body.get("messages"))
+        early, text = await answer(prompt)
+        if early is not None:
+            return early
+        return web.json_response({"output": {"text": text}, "tokens": {"in": len(prompt.split())}})
+
+    async def models(_: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": state.config.model, "object": "model"}]})
+
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response(
+            {"requests": state.requests, "by_status": {str(k): v for k, v in state.by_status.items()}}
+        )
+
+    async def reset(_: web.Request) -> web.Response:
+        state.requests = 0
+        state.by_status.clear()
+        state.marker_hits.clear()
+        return web.json_response({"ok": True})
+
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/app/chat", app_chat)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/__stats", stats)
+    app.router.add_post("/__reset", reset)
+    app["state"] = state
+    return app
+
+
+def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the server in the foreground until interrupted."""
+    web.run_app(make_app(config), host=host, port=port, print=None, access_log=None)
+
+
+class RunningServer:
+    """A test server running on a background thread; ``base_url`` ends in ``/v1``."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL (``.../v1``)."""
+        return f"{self.url}/v1"
+
+    @property
+    def requests(self) -> int:
+        """Requests received so far."""
+        return self.app["state"].requests
+
+    @property
+    def config(self) -> ServerConfig:
+        """The live config (tests may change it between requests)."""
+        return self.app["state"].config
+
+
+@contextmanager
+def running_server(config: ServerConfig | None = None, host: str = "127.0.0.1") -> Iterator[RunningServer]:
+    """Start the test server on a free port in a background thread; stop it on exit."""
+    app = make_app(config)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, host, 0)
+        loop.run_until_complete(site.start())
+        holder["port"] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=run, name="redline-testserver", daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("test server did not start within 10 s")
+    try:
+        yield RunningServer(app, host, holder["port"])
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
