@@ -63,6 +63,8 @@ class ServerConfig:
 
 
 class _State:
+    """Counters and config shared by the handlers."""
+
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
@@ -70,6 +72,9 @@ class _State:
         self.by_status: Counter[int] = Counter()
         self.marker_hits: Counter[str] = Counter()
         self.rules = [(re.compile(p, re.IGNORECASE), r) for p, r in config.rules]
+
+
+STATE: web.AppKey[_State] = web.AppKey("state", _State)
 
 
 def _last_user(messages: Any) -> str:
@@ -203,7 +208,7 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
     app.router.add_get("/v1/models", models)
     app.router.add_get("/__stats", stats)
     app.router.add_post("/__reset", reset)
-    app["state"] = state
+    app[STATE] = state
     return app
 
 
@@ -233,12 +238,12 @@ class RunningServer:
     @property
     def requests(self) -> int:
         """Requests received so far."""
-        return self.app["state"].requests
+        return self.app[STATE].requests
 
     @property
     def config(self) -> ServerConfig:
         """The live config (tests may change it between requests)."""
-        return self.app["state"].config
+        return self.app[STATE].config
 
 
 @contextmanager
