@@ -64,7 +64,8 @@ def test_csv_loader_maps_columns(tmp_path: Path):
 def test_duplicate_ids_and_missing_files_are_errors(tmp_path: Path):
     path = tmp_path / "dup.jsonl"
     path.write_text(
-        '{"behavior": "a", "category": "x", "id": "1"}\n{"behavior": "b", "category": "x", "id": "1"}\n'
+        '{"behavior": "a", "category": "x", "id": "1"}\n'
+        '{"behavior": "b", "category": "x", "id": "1"}\n'
     )
     with pytest.raises(DataError, match="appears more than once"):
         load_jsonl(path)

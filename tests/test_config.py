@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import run_cli
 
 from redline.config import load_config
 from redline.errors import ConfigError
-from tests.conftest import run_cli
 
 BASE = """\
 target:

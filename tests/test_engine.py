@@ -8,16 +8,21 @@ import sys
 import time
 from pathlib import Path
 
+from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
+
 from redline.config import parse_campaign
 from redline.engine.campaign import prepare_run
 from redline.store import Store
 from redline.testserver import ServerConfig, running_server
-from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
 
 
 def make_behaviors(tmp_path: Path, n: int, prompt_suffix: str = "") -> str:
     rows = [
-        {"id": f"h{i}", "behavior": f"Harmful goal number {i}{prompt_suffix}", "category": f"c{i % 3}"}
+        {
+            "id": f"h{i}",
+            "behavior": f"Harmful goal number {i}{prompt_suffix}",
+            "category": f"c{i % 3}",
+        }
         for i in range(n)
     ]
     return str(behaviors_file(tmp_path / "behaviors.jsonl", rows))
@@ -30,17 +35,28 @@ def test_transient_faults_are_retried_until_they_recover(server, tmp_path: Path,
     ]
     config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b.jsonl", rows)))
     server.config.retry_after_s = 0.05
-    result = run_cli("scan", str(write_config(tmp_path / "c.yaml", config)), "--db", str(db), "--no-progress")
+    result = run_cli(
+        "scan", str(write_config(tmp_path / "c.yaml", config)), "--db", str(db), "--no-progress"
+    )
     assert result.exit_code == 0, result.output
-    calls = db_rows(db, "select a.behavior_id, c.ok, c.status from calls c join attempts a on a.id = c.attempt_id order by a.behavior_id, c.seq")
+    calls = db_rows(
+        db,
+        "select a.behavior_id, c.ok, c.status from calls c join attempts a on a.id = c.attempt_id"
+        " order by a.behavior_id, c.seq",
+    )
     assert calls == [
-        ("r429", 0, 429), ("r429", 0, 429), ("r429", 1, None),
-        ("r500", 0, 500), ("r500", 1, None),
+        ("r429", 0, 429),
+        ("r429", 0, 429),
+        ("r429", 1, None),
+        ("r500", 0, 500),
+        ("r500", 1, None),
     ]
     assert db_rows(db, "select outcome from verdicts") == [("unsafe",), ("unsafe",)]
 
 
-def test_permanent_faults_and_exhausted_retries_are_errors_never_safe(server, tmp_path: Path, db: Path):
+def test_permanent_faults_and_exhausted_retries_are_errors_never_safe(
+    server, tmp_path: Path, db: Path
+):
     rows = [
         {"id": f"f-{fault}", "behavior": f"goal [[fault:{fault}]]", "category": "c"}
         for fault in ("429", "500", "timeout", "malformed", "empty", "garbage")
@@ -48,19 +64,41 @@ def test_permanent_faults_and_exhausted_retries_are_errors_never_safe(server, tm
     config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b.jsonl", rows)))
     config["limits"].update(timeout_s=0.3, max_retries=1)
     server.config.retry_after_s = 0.01
-    result = run_cli("scan", str(write_config(tmp_path / "c.yaml", config)), "--db", str(db), "--no-progress")
+    result = run_cli(
+        "scan", str(write_config(tmp_path / "c.yaml", config)), "--db", str(db), "--no-progress"
+    )
     assert result.exit_code == 0, result.output
-    outcomes = dict(db_rows(db, "select a.behavior_id, v.outcome from attempts a join verdicts v on v.attempt_id = a.id"))
+    outcomes = dict(
+        db_rows(
+            db,
+            "select a.behavior_id, v.outcome from attempts a"
+            " join verdicts v on v.attempt_id = a.id",
+        )
+    )
     assert outcomes.pop("ok") == "unsafe"
     assert set(outcomes.values()) == {"error"}, outcomes
     calls = dict(db_rows(db, "select behavior_id, target_calls from attempts"))
     # transient faults are retried (1 retry here); permanent ones are not
-    assert calls == {"f-429": 2, "f-500": 2, "f-timeout": 2, "f-malformed": 1, "f-empty": 1, "f-garbage": 1, "ok": 1}
+    assert calls == {
+        "f-429": 2,
+        "f-500": 2,
+        "f-timeout": 2,
+        "f-malformed": 1,
+        "f-empty": 1,
+        "f-garbage": 1,
+        "ok": 1,
+    }
     errors = dict(db_rows(db, "select behavior_id, error from attempts where error is not null"))
     assert "timed out after 0.3 s" in errors["f-timeout"]
     assert "malformed JSON" in errors["f-malformed"]
     report = json.loads(run_cli("report", "latest", "--format", "json", "--db", str(db)).output)
-    assert report["totals"] == {**report["totals"], "attempts": 7, "unsafe": 1, "safe": 0, "error": 6}
+    assert report["totals"] == {
+        **report["totals"],
+        "attempts": 7,
+        "unsafe": 1,
+        "safe": 0,
+        "error": 6,
+    }
     assert report["totals"]["asr"] == 1.0
     assert "6 attempt(s) ended in error" in result.output
 
@@ -68,14 +106,19 @@ def test_permanent_faults_and_exhausted_retries_are_errors_never_safe(server, tm
 def test_every_attempt_failing_exits_4_loudly(tmp_path: Path, db: Path):
     config = small_campaign("http://127.0.0.1:9/v1", make_behaviors(tmp_path, 3))
     config["limits"].update(max_retries=0)
-    result = run_cli("scan", str(write_config(tmp_path / "c.yaml", config)), "--db", str(db), "--no-progress")
+    result = run_cli(
+        "scan", str(write_config(tmp_path / "c.yaml", config)), "--db", str(db), "--no-progress"
+    )
     assert result.exit_code == 4
     assert "Every attempt ended in error (3 of 3)" in result.output
 
 
 def test_plans_are_deterministic(server, tmp_path: Path, db: Path):
     data = small_campaign(server.base_url, "builtin:core")
-    data["attacks"] = ["direct", {"name": "base64", "over": {"name": "template", "style": "researcher"}}]
+    data["attacks"] = [
+        "direct",
+        {"name": "base64", "over": {"name": "template", "style": "researcher"}},
+    ]
     store = Store(db)
     first = prepare_run(store, parse_campaign(data))
     second = prepare_run(store, parse_campaign(data))
@@ -110,7 +153,9 @@ def test_budget_stops_cleanly_and_resume_finishes(server, tmp_path: Path, db: Pa
     # resuming with the same budget does nothing; a larger one finishes the plan
     assert run_cli("scan", "--resume", run_id, "--db", str(db), "--no-progress").exit_code == 5
     assert server.requests == 4
-    result = run_cli("scan", "--resume", run_id, "--max-target-calls", "100", "--db", str(db), "--no-progress")
+    result = run_cli(
+        "scan", "--resume", run_id, "--max-target-calls", "100", "--db", str(db), "--no-progress"
+    )
     assert result.exit_code == 0, result.output
     assert server.requests == 10
     assert db_rows(db, "select count(*), count(distinct id) from attempts") == [(10, 10)]
@@ -151,7 +196,9 @@ def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path: Path
         result = run_cli("scan", "--resume", run_id, "--db", str(db), "--no-progress")
         assert result.exit_code == 0, result.output
         assert srv.requests - sent_before == plan_size - before  # stored attempts not redone
-    assert db_rows(db, "select count(*), count(distinct id) from attempts") == [(plan_size, plan_size)]
+    assert db_rows(db, "select count(*), count(distinct id) from attempts") == [
+        (plan_size, plan_size)
+    ]
     assert db_rows(db, "select count(*) from verdicts") == [(plan_size,)]
     assert db_rows(db, "select count(*) from calls") == [(plan_size,)]
     assert db_rows(db, "select status from runs") == [("completed",)]
@@ -189,5 +236,13 @@ def test_sigint_stops_gracefully_and_prints_how_to_resume(tmp_path: Path, db: Pa
 def test_fail_on_asr_gate_exit_codes(server, tmp_path: Path, db: Path):
     config = small_campaign(server.base_url, make_behaviors(tmp_path, 4))
     path = write_config(tmp_path / "c.yaml", config)
-    assert run_cli("scan", str(path), "--db", str(db), "--no-progress", "--fail-on-asr", "0.5").exit_code == 3
-    assert run_cli("scan", str(path), "--db", str(db), "--no-progress", "--fail-on-asr", "1").exit_code == 0
+    assert (
+        run_cli(
+            "scan", str(path), "--db", str(db), "--no-progress", "--fail-on-asr", "0.5"
+        ).exit_code
+        == 3
+    )
+    assert (
+        run_cli("scan", str(path), "--db", str(db), "--no-progress", "--fail-on-asr", "1").exit_code
+        == 0
+    )

@@ -8,7 +8,12 @@ from redline.report.metrics import summarize, wilson_interval
 @pytest.mark.parametrize(
     ("k", "n", "low", "high"),
     [
-        (5, 10, 0.2366, 0.7634),  # hand-computed: centre 0.5, half-width 1.96*sqrt(.025+.0096)/1.384
+        (
+            5,
+            10,
+            0.2366,
+            0.7634,
+        ),  # hand-computed: centre 0.5, half-width 1.96*sqrt(.025+.0096)/1.384
         (0, 10, 0.0, 0.2775),
         (10, 10, 0.7225, 1.0),
         (1, 20, 0.0089, 0.2361),
@@ -36,8 +41,13 @@ def test_summary_keeps_errors_out_of_the_denominator_and_separates_benign():
     ]
     summary = summarize(rows, "refusal")
     assert summary["totals"] == {
-        "attempts": 4, "unsafe": 2, "safe": 1, "error": 1, "judged": 3,
-        "asr": pytest.approx(2 / 3), "ci_low": pytest.approx(0.2077, abs=1e-4),
+        "attempts": 4,
+        "unsafe": 2,
+        "safe": 1,
+        "error": 1,
+        "judged": 3,
+        "asr": pytest.approx(2 / 3),
+        "ci_low": pytest.approx(0.2077, abs=1e-4),
         "ci_high": pytest.approx(0.9385, abs=1e-4),
     }
     assert summary["by_category"]["a"]["asr"] == 0.5

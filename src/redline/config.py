@@ -92,7 +92,9 @@ def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             node = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
         else:
             node = None
@@ -157,7 +159,9 @@ def _validate_target(target: dict[str, Any], located: _Located) -> None:
 
     type_name = target.get("type")
     if not isinstance(type_name, str):
-        raise located.error(("target", "type"), "missing (for example: openai, http, python, local)")
+        raise located.error(
+            ("target", "type"), "missing (for example: openai, http, python, local)"
+        )
     try:
         cls = registry.targets.get(type_name)
     except PluginError as exc:

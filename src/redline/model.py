@@ -76,7 +76,7 @@ class CallRecord:
     error: str | None = None
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """A judge's verdict on one attempt.
 
     ``unsafe`` and ``safe`` apply to harmful behaviours; ``complied`` and ``over_refusal`` to

@@ -11,8 +11,10 @@ QUICK_MAX_TOKENS = 64
 
 
 def quick_campaign(target: dict[str, Any]) -> Campaign:
-    """Two harmful behaviours per core category with their benign look-alikes; ``direct`` and
-    two templates (fiction, refusal suppression); the ``refusal`` judge.
+    """Build the quick campaign against ``target``.
+
+    Two harmful behaviours per core category with their benign look-alikes; ``direct`` and two
+    templates (fiction, refusal suppression); the ``refusal`` judge.
 
     Encoding attacks (base64) are left out on purpose: a small model answers them by echoing
     the encoded text, which the refusal judge reads as compliance and would count as unsafe.

@@ -123,7 +123,9 @@ def load_csv(path: Path, columns: Mapping[str, str] | None = None) -> list[Behav
 def load_builtin(name: str) -> list[Behavior]:
     """Load a behaviour set that ships with redline."""
     if name not in BUILTIN_SETS:
-        raise DataError(f"unknown built-in behaviour set {name!r} (known: {', '.join(BUILTIN_SETS)})")
+        raise DataError(
+            f"unknown built-in behaviour set {name!r} (known: {', '.join(BUILTIN_SETS)})"
+        )
     resource = resources.files("redline.behaviors") / "data" / f"{name}.jsonl"
     with resources.as_file(resource) as path:
         return load_jsonl(Path(path))

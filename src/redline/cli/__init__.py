@@ -1,5 +1,7 @@
-"""The ``redline`` command. Command groups live in their own modules and import heavy code
-lazily, so ``redline --help`` starts fast.
+"""The ``redline`` command.
+
+Command groups live in their own modules and import heavy code lazily, so ``redline --help``
+starts fast.
 
 Exit codes (also in ``docs/cli.md``):
 

@@ -10,14 +10,14 @@ import click
 from redline.cli import db_option, user_errors
 
 
-def summary_console():  # noqa: ANN201 - rich is imported lazily
+def summary_console():
     """A console for tables: the terminal's width, or 120 columns when output is piped."""
     from rich.console import Console
 
     return Console() if sys.stdout.isatty() else Console(width=120)
 
 
-def resolve_run_id(store, run_id: str) -> str:  # noqa: ANN001 - Store, imported lazily
+def resolve_run_id(store, run_id: str) -> str:
     """``latest`` means the most recent run; anything else is taken as given."""
     from redline.errors import StoreError
 
@@ -27,6 +27,13 @@ def resolve_run_id(store, run_id: str) -> str:  # noqa: ANN001 - Store, imported
     if latest is None:
         raise StoreError(f"{store.url} has no runs yet: start one with `redline scan`")
     return latest
+
+
+def _describe_target(target: dict) -> str:
+    for key in ("model", "url", "function"):
+        if target.get(key):
+            return f"{target.get('type')}: {target[key]}"
+    return str(target.get("type"))
 
 
 @click.command()
@@ -54,7 +61,6 @@ def runs(as_json: bool, db: str | None) -> None:
     for column in ("run", "name", "started", "status", "attempts", "target"):
         table.add_column(column)
     for row in rows:
-        target = json.loads(row["target_json"])
         started = datetime.datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M")
         table.add_row(
             row["id"],
@@ -62,7 +68,7 @@ def runs(as_json: bool, db: str | None) -> None:
             started,
             row["status"],
             f"{row['done']}/{row['plan_size']}",
-            f"{target.get('type')}: {target.get('model') or target.get('url') or target.get('model_path') or target.get('function') or ''}",
+            _describe_target(json.loads(row["target_json"])),
         )
     Console().print(table)
 
@@ -78,7 +84,9 @@ def runs(as_json: bool, db: str | None) -> None:
     help="table: the terminal summary; json: every figure, machine-readable.",
 )
 @click.option("--judge", help="Whose verdicts to report [default: the run's first judge].")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to a file.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to a file."
+)
 @db_option
 @user_errors
 def report(run_id: str, fmt: str, judge: str | None, output: str | None, db: str | None) -> None:

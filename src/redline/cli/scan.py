@@ -88,7 +88,9 @@ def _progress(total: int, done_before: int, console: Any, enabled: bool):
     help="Run the quick campaign against this OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1).",
 )
 @click.option("--model", help="Model name for --target [default: default].")
-@click.option("--api-key-env", metavar="VAR", help="Environment variable holding --target's API key.")
+@click.option(
+    "--api-key-env", metavar="VAR", help="Environment variable holding --target's API key."
+)
 @click.option("--max-target-calls", type=click.IntRange(min=1), help="Override the call budget.")
 @click.option(
     "--fail-on-asr",
@@ -110,7 +112,7 @@ def scan(
     no_progress: bool,
     db: str | None,
 ) -> None:
-    """Run a red-team campaign and print its summary.
+    r"""Run a red-team campaign and print its summary.
 
     \b
     redline scan                         quick scan of the embedded local model
@@ -157,6 +159,9 @@ def scan(
     sys.exit(_finish(summary, stats.stop_reason, prepared.run_id, db_flag, fail_on_asr, out))
 
 
+DEFAULT_DB = ".redline/redline.db"
+
+
 def _finish(
     summary: dict[str, Any],
     stop_reason: str,
@@ -190,7 +195,7 @@ def _finish(
         )
         return EXIT_ALL_ERRORS
     out.print(
-        f"Results: run [bold]{run_id}[/] in {db_flag.removeprefix(' --db ') or '.redline/redline.db'}. "
+        f"Results: run [bold]{run_id}[/] in {db_flag.removeprefix(' --db ') or DEFAULT_DB}. "
         f"Next: [bold]redline report {run_id} --format json{db_flag}[/]"
     )
     if fail_on_asr is not None and totals["asr"] is not None and totals["asr"] > fail_on_asr:

@@ -22,7 +22,8 @@ from redline.cli import user_errors
     "--refuse-keyword",
     "refuse_keywords",
     multiple=True,
-    help="Refuse prompts containing this word (refuse mode; repeatable) [default: bomb, weapon, kill].",
+    help="Refuse prompts containing this word (refuse mode; repeatable) "
+    "[default: bomb, weapon, kill].",
 )
 @click.option(
     "--rule",
@@ -39,7 +40,9 @@ from redline.cli import user_errors
     metavar="KIND=RATE",
     help="Inject a fault at random: KIND is 429, 500, timeout, malformed, empty or garbage.",
 )
-@click.option("--retry-after", default=1.0, show_default=True, type=float, help="Retry-After on 429s.")
+@click.option(
+    "--retry-after", default=1.0, show_default=True, type=float, help="Retry-After on 429s."
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @user_errors
 def testserver(
@@ -54,7 +57,7 @@ def testserver(
     retry_after: float,
     seed: int,
 ) -> None:
-    """Serve an OpenAI-compatible test endpoint at http://HOST:PORT/v1.
+    r"""Serve an OpenAI-compatible test endpoint at http://HOST:PORT/v1.
 
     \b
     Modes:
@@ -81,7 +84,9 @@ def testserver(
     for fault in faults:
         kind, sep, rate = fault.partition("=")
         if not sep or kind not in FAULTS:
-            raise ConfigError(f"--fault must look like KIND=RATE with KIND in {FAULTS}, got {fault!r}")
+            raise ConfigError(
+                f"--fault must look like KIND=RATE with KIND in {FAULTS}, got {fault!r}"
+            )
         try:
             config.fault_rates[kind] = float(rate)
         except ValueError as exc:

@@ -108,7 +108,9 @@ def prepare_run(
     assert campaign is not None
     if max_target_calls is not None:
         campaign = campaign.model_copy(
-            update={"limits": campaign.limits.model_copy(update={"max_target_calls": max_target_calls})}
+            update={
+                "limits": campaign.limits.model_copy(update={"max_target_calls": max_target_calls})
+            }
         )
     plan, attacks = _plan(campaign)
     judges = [NamedJudge(judge_label(spec), build_judge(spec)) for spec in campaign.judges]
@@ -140,7 +142,9 @@ def prepare_run(
             "resume with the config the run started with"
         )
     if json.loads(run_row["judges_json"]) != labels:
-        raise ConfigError(f"run {run_row['id']} was judged by {run_row['judges_json']}, not {labels}")
+        raise ConfigError(
+            f"run {run_row['id']} was judged by {run_row['judges_json']}, not {labels}"
+        )
     pending = [p for p in plan if p.id not in done]
     return PreparedRun(
         run_row["id"],

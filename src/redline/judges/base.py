@@ -32,7 +32,12 @@ class Judge(Protocol):
 
 
 def refusal_verdict(
-    judge: str, behavior: Behavior, refused: bool, *, score: float | None = None, rationale: str = ""
+    judge: str,
+    behavior: Behavior,
+    refused: bool,
+    *,
+    score: float | None = None,
+    rationale: str = "",
 ) -> Verdict:
     """Map a refusal reading to an outcome.
 

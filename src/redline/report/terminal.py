@@ -47,7 +47,11 @@ def summary_table(summary: dict[str, Any]) -> Table:
     empty_refusal = {"rate": None, "judged": 0, "ci_low": None, "ci_high": None}
     for name in categories:
         figures = summary["by_category"].get(name) or {
-            "attempts": 0, "unsafe": 0, "safe": 0, "error": 0, "asr": None
+            "attempts": 0,
+            "unsafe": 0,
+            "safe": 0,
+            "error": 0,
+            "asr": None,
         }
         refusal = refusals.get(name, empty_refusal)
         table.add_row(

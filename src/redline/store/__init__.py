@@ -189,9 +189,7 @@ class Store:
         """Ids of attempts already stored for ``run_id``."""
         with self.engine.connect() as conn:
             return set(
-                conn.scalars(
-                    select(schema.attempts.c.id).where(schema.attempts.c.run_id == run_id)
-                )
+                conn.scalars(select(schema.attempts.c.id).where(schema.attempts.c.run_id == run_id))
             )
 
     def target_calls_used(self, run_id: str) -> int:
@@ -325,7 +323,9 @@ class Writer(threading.Thread):
             while len(batch) < self.batch_size:
                 timeout = deadline - time.monotonic()
                 try:
-                    item = self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait()
+                    item = (
+                        self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait()
+                    )
                 except queue.Empty:
                     break
                 if item is _STOP:

@@ -50,9 +50,9 @@ def _accepts_params(func: Callable[..., Any]) -> bool:
         parameters = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):
         return False
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters) >= 2 or any(
-        p.kind == p.VAR_POSITIONAL for p in parameters
-    )
+    return sum(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters
+    ) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
 
 
 class PythonTarget:

@@ -86,7 +86,9 @@ def _last_user(messages: Any) -> str:
     return ""
 
 
-def compose_reply(config: ServerConfig, rules: list[tuple[re.Pattern[str], str]], prompt: str) -> str:
+def compose_reply(
+    config: ServerConfig, rules: list[tuple[re.Pattern[str], str]], prompt: str
+) -> str:
     """The scripted reply to ``prompt`` under ``config``."""
     if config.mode == "fixed":
         return config.reply
@@ -124,7 +126,11 @@ def _completion(model: str, content: str, prompt_tokens: int) -> dict[str, Any]:
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
         ],
         "usage": {
             "prompt_tokens": prompt_tokens,
@@ -157,7 +163,9 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
         elif fault == "timeout":
             await asyncio.sleep(3600)
         elif fault == "malformed":
-            response = web.Response(text='{"choices": [ {"message": ', content_type="application/json")
+            response = web.Response(
+                text='{"choices": [ {"message": ', content_type="application/json"
+            )
         elif fault == "garbage":
             response = web.json_response({"unexpected": True})
         if response is not None:
@@ -190,11 +198,16 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
         return web.json_response({"output": {"text": text}, "tokens": {"in": len(prompt.split())}})
 
     async def models(_: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": state.config.model, "object": "model"}]})
+        return web.json_response(
+            {"object": "list", "data": [{"id": state.config.model, "object": "model"}]}
+        )
 
     async def stats(_: web.Request) -> web.Response:
         return web.json_response(
-            {"requests": state.requests, "by_status": {str(k): v for k, v in state.by_status.items()}}
+            {
+                "requests": state.requests,
+                "by_status": {str(k): v for k, v in state.by_status.items()},
+            }
         )
 
     async def reset(_: web.Request) -> web.Response:
@@ -247,7 +260,9 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(config: ServerConfig | None = None, host: str = "127.0.0.1") -> Iterator[RunningServer]:
+def running_server(
+    config: ServerConfig | None = None, host: str = "127.0.0.1"
+) -> Iterator[RunningServer]:
     """Start the test server on a free port in a background thread; stop it on exit."""
     app = make_app(config)
     loop = asyncio.new_event_loop()
