@@ -41,9 +41,17 @@ class AttackContext:
     """What an attack may use while it runs one attempt."""
 
     target: ChatCaller
-    rng: random.Random
+    seed: int
     system_prompt: str | None = None
     transcript: Transcript = field(default_factory=Transcript)
+    _rng: random.Random | None = None
+
+    @property
+    def rng(self) -> random.Random:
+        """A generator seeded with the attempt's seed (made on first use: seeding costs)."""
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
 
     def opening(self) -> list[Message]:
         """The messages every conversation starts with (the target's system prompt, if any)."""
@@ -75,6 +83,10 @@ def options_suffix(options: BaseModel, always: tuple[str, ...] = ()) -> str:
     return "(" + ",".join(f"{k}={changed[k]}" for k in sorted(changed)) + ")"
 
 
+_UNUSED_RNG = random.Random(0)
+"""Handed to deterministic rewrites, which never draw from it (seeding one per attempt costs)."""
+
+
 class StaticAttack:
     """An attack that sends one rewritten prompt; subclasses implement :meth:`rewrite`.
 
@@ -86,6 +98,8 @@ class StaticAttack:
     Options: ClassVar[type[AttackOptions]] = AttackOptions
     key_options: ClassVar[tuple[str, ...]] = ()
     """Options shown in the key even at their default (they name the variant)."""
+    randomized: ClassVar[bool] = False
+    """True for rewrites that draw from the attempt's random generator."""
 
     def __init__(self, options: AttackOptions, over: StaticAttack | None = None) -> None:
         self.options = options
@@ -106,9 +120,15 @@ class StaticAttack:
         text = behavior.goal if self.over is None else self.over.prompt(behavior, rng)
         return self.rewrite(text, rng)
 
+    @property
+    def uses_rng(self) -> bool:
+        """True when this attack or one beneath it is randomized."""
+        return self.randomized or (self.over is not None and self.over.uses_rng)
+
     async def run(self, behavior: Behavior, ctx: AttackContext) -> Transcript:
         """Send the rewritten prompt once and record the exchange."""
-        messages = [*ctx.opening(), Message("user", self.prompt(behavior, ctx.rng))]
+        rng = ctx.rng if self.uses_rng else _UNUSED_RNG
+        messages = [*ctx.opening(), Message("user", self.prompt(behavior, rng))]
         ctx.transcript.messages.extend(messages)
         reply = await ctx.target.chat(messages)
         ctx.transcript.messages.append(Message("assistant", reply.text))

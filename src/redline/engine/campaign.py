@@ -207,6 +207,7 @@ async def execute_run(
         try:
             writer.close()
         finally:
+            await gate.aclose()
             with contextlib.suppress(Exception):
                 await target.aclose()
             await close_shared_session()

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
+from redline.engine.deadlines import Deadlines
 from redline.errors import BudgetExhausted, CallError, PermanentCallError, TransientCallError
 from redline.model import CallRecord, CallRole, Message, Reply, Transcript
 from redline.targets.base import Target
@@ -62,6 +63,7 @@ class CallGate:
         self.semaphore = asyncio.Semaphore(concurrency)
         self.limiter = AsyncLimiter(1, 60.0 / requests_per_minute) if requests_per_minute else None
         self.timeout_s = timeout_s
+        self.deadlines = Deadlines(timeout_s)
         self.max_retries = max_retries
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
@@ -107,10 +109,14 @@ class CallGate:
             if self.limiter is not None:
                 await self.limiter.acquire()
             started_wall, started = time.time(), time.perf_counter()
+            task = asyncio.current_task()
+            assert task is not None
+            self.deadlines.start(task)
             try:
-                async with asyncio.timeout(self.timeout_s):
-                    reply = await self.target.chat(messages, params)
-            except TimeoutError:
+                reply = await self.target.chat(messages, params)
+            except asyncio.CancelledError:
+                if not self.deadlines.claim_timeout(task):
+                    raise
                 error: CallError = TransientCallError(f"timed out after {self.timeout_s:g} s")
             except CallError as exc:
                 error = exc
@@ -119,14 +125,12 @@ class CallGate:
             else:
                 transcript.calls.append(
                     CallRecord(
-                        role=self.role,
-                        started_at=started_wall,
-                        latency_s=time.perf_counter() - started,
-                        ok=True,
-                        usage=reply.usage,
+                        self.role, started_wall, time.perf_counter() - started, True, reply.usage
                     )
                 )
                 return reply
+            finally:
+                self.deadlines.finish(task)
         transcript.calls.append(
             CallRecord(
                 role=self.role,
@@ -138,6 +142,10 @@ class CallGate:
             )
         )
         raise error
+
+    async def aclose(self) -> None:
+        """Stop the timeout watchdog."""
+        await self.deadlines.aclose()
 
 
 class BoundCaller:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -107,7 +106,7 @@ class Executor:
         transcript = Transcript()
         ctx = AttackContext(
             target=BoundCaller(self.gate, transcript),
-            rng=random.Random(planned.seed),
+            seed=planned.seed,
             system_prompt=self.system_prompt,
             transcript=transcript,
         )

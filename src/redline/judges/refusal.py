@@ -34,6 +34,37 @@ _ANYWHERE_PATTERNS = [
     r"\bviolat(?:e|es|ing) (?:my|our|the) (?:guidelines|policies|usage polic)",
 ]
 
+_CUES = (
+    "sorry",
+    "afraid",
+    "can't",
+    "cannot",
+    "can not",
+    "won't",
+    "wont",
+    "think i",
+    " able to",
+    "will not",
+    "decline",
+    "unable",
+    "not able",
+    "not going",
+    "comfortable",
+    "position",
+    "apolog",
+    "as a",
+    "as an",
+    "refuse",
+    "against",
+    "willing",
+    "violat",
+    "illegal",
+    "unethical",
+    "harmful",
+    "no,",
+    "no ",
+)
+"""Every pattern needs one of these substrings; replies with none skip the regexes."""
 _OPENING = re.compile("|".join(_OPENING_PATTERNS), re.IGNORECASE)
 _ANYWHERE = re.compile("|".join(_ANYWHERE_PATTERNS), re.IGNORECASE)
 OPENING_CHARS = 300
@@ -51,6 +82,9 @@ def looks_like_refusal(text: str, opening_chars: int = OPENING_CHARS) -> bool:
     stripped = text.strip()
     if not stripped:
         return True
+    lowered = stripped.lower().replace("\u2019", "'")
+    if not any(map(lowered.__contains__, _CUES)):
+        return False
     return bool(_OPENING.search(stripped[:opening_chars]) or _ANYWHERE.search(stripped))
 
 

@@ -2,7 +2,8 @@
 
 Tables: ``runs`` (one per campaign), ``attempts`` (one per finished attempt, with the full
 transcript), ``calls`` (every request to a target, attacker or judge model) and ``verdicts``
-(one row per judge per attempt, so re-judging adds rows). ``schema_migrations`` records which
+(one row per judge per attempt, so re-judging adds rows). On SQLite the tables with composite
+keys are ``WITHOUT ROWID``: the key is the table, so a write updates one B-tree, not two. ``schema_migrations`` records which
 numbered migrations a database has had.
 """
 
@@ -14,7 +15,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
-    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -68,6 +68,7 @@ attempts = Table(
     Column("started_at", Float, nullable=False),
     Column("ended_at", Float, nullable=False),
     PrimaryKeyConstraint("run_id", "id"),
+    sqlite_with_rowid=False,
 )
 
 calls = Table(
@@ -85,6 +86,7 @@ calls = Table(
     Column("prompt_tokens", Integer, nullable=False),
     Column("completion_tokens", Integer, nullable=False),
     PrimaryKeyConstraint("run_id", "attempt_id", "seq"),
+    sqlite_with_rowid=False,
 )
 
 verdicts = Table(
@@ -100,16 +102,13 @@ verdicts = Table(
     Column("raw", Text),
     Column("created_at", Float, nullable=False),
     PrimaryKeyConstraint("run_id", "attempt_id", "judge"),
+    sqlite_with_rowid=False,
 )
-
-Index("verdicts_by_judge", verdicts.c.run_id, verdicts.c.judge)
 
 
 def _create_initial_tables(conn: Connection) -> None:
     for table in (runs, attempts, calls, verdicts):
         table.create(conn, checkfirst=True)
-    for index in verdicts.indexes:
-        index.create(conn, checkfirst=True)
 
 
 Migration = tuple[int, str, Callable[[Connection], None]]

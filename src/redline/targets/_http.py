@@ -83,7 +83,7 @@ async def post_json(url: str, body: Any, headers: dict[str, str]) -> tuple[int, 
     """
     session = shared_session()
     try:
-        async with session.post(url, json=body, headers=headers) as response:
+        async with session.post(url, json=body, headers=headers or None) as response:
             status = response.status
             raw = await response.read()
             if status >= 400:

@@ -57,7 +57,7 @@ class HTTPTarget:
 
     def __init__(self, options: HTTPOptions) -> None:
         self.options = options
-        self.headers = {"Content-Type": "application/json"}
+        self.headers: dict[str, str] = {}
         self.headers.update({k: expand_env(v) for k, v in options.headers.items()})
         self._env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
         self._response = jmespath.compile(options.response_path)

@@ -62,7 +62,7 @@ class OpenAITarget:
     def __init__(self, options: OpenAIOptions) -> None:
         self.options = options
         self.url = options.base_url.rstrip("/") + "/chat/completions"
-        self.headers = {"Content-Type": "application/json"}
+        self.headers: dict[str, str] = {}
         self.headers.update({k: expand_env(v) for k, v in options.headers.items()})
         key = read_secret(options.api_key_env)
         if key:
