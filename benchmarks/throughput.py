@@ -169,7 +169,9 @@ def main() -> None:
         server.wait(10)
     ratios = [f / b for f, b in zip(full, bare, strict=True)]
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        ),
         "attempts": args.attempts,
         "concurrency": args.concurrency,
         "rounds": args.rounds,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import secrets
 import signal
@@ -193,6 +194,9 @@ async def execute_run(
     if handle_sigint:
         loop.add_signal_handler(signal.SIGINT, executor.interrupt)
     store.set_status(prepared.run_id, "running")
+    # The plan and everything loaded so far live for the whole run: keep the cyclic garbage
+    # collector from traversing them again and again while attempts allocate.
+    gc.freeze()
     status = "failed"
     try:
         if budget.exhausted and prepared.pending:
@@ -213,4 +217,5 @@ async def execute_run(
             await close_shared_session()
             with contextlib.suppress(StoreError):
                 store.set_status(prepared.run_id, status)
+            gc.unfreeze()
     return stats

@@ -15,8 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, create_engine, event, func, insert, select, update
-from sqlalchemy import Table
+from sqlalchemy import Table, case, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -294,7 +293,9 @@ class Store:
             raise StoreError(
                 f"a {table.name} row has {len(rows[0])} values, not {len(table.columns)}"
             )
-        conn.exec_driver_sql(sql, [dict(zip(names, row)) for row in rows] if names else rows)
+        conn.exec_driver_sql(
+            sql, [dict(zip(names, row, strict=True)) for row in rows] if names else rows
+        )
 
     def writer(self, run_id: str, **kwargs: Any) -> Writer:
         """A started writer thread for ``run_id``."""

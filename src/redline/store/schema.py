@@ -3,8 +3,8 @@
 Tables: ``runs`` (one per campaign), ``attempts`` (one per finished attempt, with the full
 transcript), ``calls`` (every request to a target, attacker or judge model) and ``verdicts``
 (one row per judge per attempt, so re-judging adds rows). On SQLite the tables with composite
-keys are ``WITHOUT ROWID``: the key is the table, so a write updates one B-tree, not two. ``schema_migrations`` records which
-numbered migrations a database has had.
+keys are ``WITHOUT ROWID``: the key is the table, so a write updates one B-tree, not two.
+``schema_migrations`` records which numbered migrations a database has had.
 """
 
 from __future__ import annotations

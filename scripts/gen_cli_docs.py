@@ -1,0 +1,39 @@
+"""Regenerate docs/cli.md from the commands' own --help (a test checks it is current)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from redline.cli import cli
+
+HEADER = """# CLI reference
+
+Generated from `--help` by `python scripts/gen_cli_docs.py`; do not edit by hand
+(`tests/test_docs.py` fails when this page and the commands disagree).
+
+Exit codes of every command: 0 success; 1 internal error (a bug); 2 bad usage, config, data
+file, plugin or store; 3 attack success rate above `--fail-on-asr`; 4 every attempt ended in
+error; 5 stopped at the call budget; 130 interrupted (Ctrl-C).
+"""
+
+
+def render() -> str:
+    """The whole page, from the current commands."""
+    parts = [HEADER]
+    names = [None, *sorted(cli.commands)]
+    for name in names:
+        command = cli if name is None else cli.commands[name]
+        title = "redline" if name is None else f"redline {name}"
+        with click.Context(command, info_name=title, terminal_width=100) as ctx:
+            text = command.get_help(ctx)
+        parts.append(f"## `{title}`\n\n```text\n{text}\n```\n")
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    target = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    target.write_text(render())
+    sys.stdout.write(f"wrote {target}\n")
