@@ -23,13 +23,12 @@ error; 5 stopped at the call budget; 130 interrupted (Ctrl-C).
 def render() -> str:
     """The whole page, from the current commands."""
     parts = [HEADER]
-    names = [None, *sorted(cli.commands)]
-    for name in names:
-        command = cli if name is None else cli.commands[name]
-        title = "redline" if name is None else f"redline {name}"
-        with click.Context(command, info_name=title, terminal_width=100) as ctx:
-            text = command.get_help(ctx)
-        parts.append(f"## `{title}`\n\n```text\n{text}\n```\n")
+    root = click.Context(cli, info_name="redline", terminal_width=100, **cli.context_settings)
+    parts.append(f"## `redline`\n\n```text\n{cli.get_help(root)}\n```\n")
+    for name in sorted(cli.commands):
+        command = cli.commands[name]
+        ctx = click.Context(command, info_name=name, parent=root, terminal_width=100)
+        parts.append(f"## `redline {name}`\n\n```text\n{command.get_help(ctx)}\n```\n")
     return "\n".join(parts)
 
 
