@@ -246,3 +246,14 @@ def test_fail_on_asr_gate_exit_codes(server, tmp_path: Path, db: Path):
         run_cli("scan", str(path), "--db", str(db), "--no-progress", "--fail-on-asr", "1").exit_code
         == 0
     )
+
+
+def test_requests_per_minute_limits_the_call_rate(server, tmp_path: Path, db: Path):
+    config = small_campaign(server.base_url, make_behaviors(tmp_path, 11))
+    config["limits"].update(requests_per_minute=1200, concurrency=8)  # 20 per second
+    path = write_config(tmp_path / "c.yaml", config)
+    started = time.monotonic()
+    assert run_cli("scan", str(path), "--db", str(db), "--no-progress").exit_code == 0
+    # 11 calls at 20/s need at least 10 intervals of 50 ms after the first
+    assert time.monotonic() - started >= 0.5
+    assert server.requests == 11

@@ -147,3 +147,22 @@ def test_every_target_type_runs_a_scan(server, tmp_path: Path, db: Path):
     assert by_type == {
         t: {"h1": "safe", "h2": "unsafe", "b1": "complied"} for t in ("openai", "http", "python")
     }
+
+
+def test_local_target_without_the_extra_says_how_to_install_it(tmp_path: Path):
+    import subprocess
+    import sys
+
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"GGUF")
+    code = (
+        "import sys, asyncio; sys.modules['llama_cpp'] = None\n"
+        "from redline.targets.local import LocalTarget, LocalOptions\n"
+        "from redline.errors import MissingExtraError\n"
+        "from redline.model import Message\n"
+        f"t = LocalTarget(LocalOptions(type='local', model_path={str(fake)!r}))\n"
+        "try:\n    asyncio.run(t.chat([Message('user', 'hi')], {}))\n"
+        "except MissingExtraError as exc:\n    print('MISSING', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert "MISSING" in out and "make setup" in out and "redline[local]" in out
