@@ -11,6 +11,7 @@ time on that thread, not the time spent queueing for it.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import os
 import threading
@@ -68,6 +69,16 @@ class _LoadedModel:
 
 _models: dict[tuple[str, int, int, int], _LoadedModel] = {}
 _models_lock = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free the models while llama.cpp is still loaded (not during interpreter teardown)."""
+    with _models_lock:
+        for model in _models.values():
+            model.executor.shutdown(wait=True)
+            model.llama.close()
+        _models.clear()
 
 
 def load_model(path: Path, n_ctx: int, n_threads: int, seed: int) -> _LoadedModel:
