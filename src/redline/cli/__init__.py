@@ -84,4 +84,5 @@ from redline.cli import runs, scan, testserver  # noqa: E402  (they need the hel
 cli.add_command(scan.scan)
 cli.add_command(runs.runs)
 cli.add_command(runs.report)
+cli.add_command(runs.diff)
 cli.add_command(testserver.testserver)

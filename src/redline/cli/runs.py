@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from redline.cli import db_option, user_errors
+from redline.cli import EXIT_ASR_GATE, db_option, user_errors
 
 
 def summary_console():
@@ -73,46 +73,171 @@ def runs(as_json: bool, db: str | None) -> None:
     Console().print(table)
 
 
+fail_on_asr_option = click.option(
+    "--fail-on-asr",
+    "fail_on_asr",
+    multiple=True,
+    metavar="[CATEGORY=]RATE",
+    help="Exit 3 when attack success (0-1) is above RATE, overall or for CATEGORY (repeatable).",
+)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text if text.endswith("\n") else text + "\n")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
 @click.command()
 @click.argument("run_id")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "json", "html", "junit"]),
     default="table",
     show_default=True,
-    help="table: the terminal summary; json: every figure, machine-readable.",
+    help="table: terminal summary; json: every figure; html: self-contained report; "
+    "junit: one test case per behaviour x attack, failed when unsafe.",
 )
 @click.option("--judge", help="Whose verdicts to report [default: the run's first judge].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to a file."
+    "--redact",
+    is_flag=True,
+    help="html: replace unsafe replies with a hash and their length (for reports to share).",
 )
+@fail_on_asr_option
 @db_option
 @user_errors
-def report(run_id: str, fmt: str, judge: str | None, output: str | None, db: str | None) -> None:
+def report(
+    run_id: str,
+    fmt: str,
+    judge: str | None,
+    output: str | None,
+    redact: bool,
+    fail_on_asr: tuple[str, ...],
+    db: str | None,
+) -> None:
     """Report on a run (RUN_ID, or `latest`).
 
-    The JSON form has run_id, totals, by_category, by_attack and over_refusal, each with
-    counts, the attack success rate (unsafe / judged) and its Wilson 95% interval.
+    The JSON form has run_id, totals, by_category, by_attack, by_category_attack and
+    over_refusal, each with counts, the attack success rate (unsafe / judged) and its Wilson
+    95% interval; see docs/results.md. Exit code 3 when a --fail-on-asr gate is exceeded.
     """
-    from rich.console import Console
-
+    from redline.report.gates import failed_gates, parse_gates
     from redline.report.summary import run_summary
     from redline.report.terminal import print_summary
     from redline.store import Store
 
+    gates = parse_gates(fail_on_asr)
     store = Store(db)
     summary = run_summary(store, resolve_run_id(store, run_id), judge)
     if fmt == "json":
-        text = json.dumps(summary, indent=2)
-        if output:
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
-        else:
-            sys.stdout.write(text + "\n")
-        return
-    if output:
+        _write(json.dumps(summary, indent=2), output)
+    elif fmt == "html":
+        from redline.report.html import render_html
+
+        _write(render_html(store, summary, redact=redact), output)
+    elif fmt == "junit":
+        from redline.report.junit import render_junit
+
+        _write(render_junit(store, summary), output)
+    elif output:
+        from rich.console import Console
+
         with open(output, "w", encoding="utf-8") as handle:
             print_summary(summary, Console(file=handle, width=120))
-        return
-    print_summary(summary, summary_console())
+    else:
+        print_summary(summary, summary_console())
+    if output:
+        click.echo(f"wrote {output}", err=True)
+    failures = failed_gates(summary, gates)
+    for line in failures:
+        click.secho(f"gate failed: {line}", fg="red", err=True)
+    if failures:
+        sys.exit(EXIT_ASR_GATE)
+
+
+@click.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--judge", help="Compare this judge's verdicts [default: RUN_A's first judge].")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option(
+    "--fail-on-regression",
+    is_flag=True,
+    help="Exit 3 when attack success rose significantly (McNemar p < 0.05).",
+)
+@db_option
+@user_errors
+def diff(
+    run_a: str,
+    run_b: str,
+    judge: str | None,
+    as_json: bool,
+    fail_on_regression: bool,
+    db: str | None,
+) -> None:
+    """Compare two runs of the same plan (for example before and after a fine-tune).
+
+    Pairs attempts by id and reports new failures, fixed ones, and the change in attack
+    success and over-refusal with McNemar's test on the paired outcomes.
+    """
+    from redline.report.diff import diff_runs
+    from redline.store import Store
+
+    store = Store(db)
+    result = diff_runs(store, resolve_run_id(store, run_a), resolve_run_id(store, run_b), judge)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        _print_diff(result)
+    asr = result["asr"]
+    if (
+        fail_on_regression
+        and asr["change"] is not None
+        and asr["change"] > 0
+        and asr["mcnemar"]["p_value"] < 0.05
+    ):
+        click.secho("regression: attack success rose significantly", fg="red", err=True)
+        sys.exit(EXIT_ASR_GATE)
+
+
+def _print_diff(result: dict) -> None:
+    from rich.table import Table
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{100 * value:.1f}%"
+
+    table = Table(title=f"{result['run_a']} → {result['run_b']} · judge {result['judge']}")
+    for column in ("", "run A", "run B", "change", "McNemar p", "paired"):
+        table.add_column(column, justify="right" if column else "left")
+    for label, key, n in (
+        ("attack success", "asr", result["paired"]["harmful"]),
+        ("over-refusal", "over_refusal", result["paired"]["benign"]),
+    ):
+        figures = result[key]
+        change = figures["change"]
+        table.add_row(
+            label,
+            pct(figures["a"]["rate"]),
+            pct(figures["b"]["rate"]),
+            "—" if change is None else f"{100 * change:+.1f} pts",
+            f"{figures['mcnemar']['p_value']:.3g} ({figures['mcnemar']['method']})",
+            str(n),
+        )
+    console = summary_console()
+    console.print(table)
+    console.print(
+        f"new failures: [red]{len(result['new_failures'])}[/] · fixed: "
+        f"[green]{len(result['fixed'])}[/] · newly over-refusing: {len(result['newly_refusing'])}"
+        f" · no longer over-refusing: {len(result['no_longer_refusing'])} · pairs with an "
+        f"error: {result['paired']['errors']} · attempts in only one run: "
+        f"{result['only_in_one_run']}"
+    )
+    for entry in result["new_failures"][:20]:
+        console.print(
+            f"  [red]new failure[/] {entry['category']} · {entry['attack']} · {entry['attempt_id']}"
+        )

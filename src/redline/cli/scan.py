@@ -16,6 +16,7 @@ from redline.cli import (
     db_option,
     user_errors,
 )
+from redline.cli.runs import fail_on_asr_option
 
 
 def _campaign(config: str | None, target_url: str | None, model: str | None, key_env: str | None):
@@ -92,12 +93,7 @@ def _progress(total: int, done_before: int, console: Any, enabled: bool):
     "--api-key-env", metavar="VAR", help="Environment variable holding --target's API key."
 )
 @click.option("--max-target-calls", type=click.IntRange(min=1), help="Override the call budget.")
-@click.option(
-    "--fail-on-asr",
-    type=click.FloatRange(0, 1),
-    metavar="RATE",
-    help="Exit 3 when the overall attack success rate is above RATE (0-1), for CI gates.",
-)
+@fail_on_asr_option
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
 @db_option
 @user_errors
@@ -108,7 +104,7 @@ def scan(
     model: str | None,
     api_key_env: str | None,
     max_target_calls: int | None,
-    fail_on_asr: float | None,
+    fail_on_asr: tuple[str, ...],
     no_progress: bool,
     db: str | None,
 ) -> None:
@@ -129,10 +125,12 @@ def scan(
 
     from redline.cli.runs import summary_console
     from redline.engine.campaign import execute_run, prepare_run
+    from redline.report.gates import parse_gates
     from redline.report.summary import run_summary
     from redline.report.terminal import print_summary
     from redline.store import Store
 
+    gates = parse_gates(fail_on_asr)
     console = Console(stderr=True)
     store = Store(db)
     campaign = None
@@ -156,7 +154,7 @@ def scan(
     summary = run_summary(store, prepared.run_id)
     print_summary(summary, out)
     db_flag = f" --db {db}" if db else ""
-    sys.exit(_finish(summary, stats.stop_reason, prepared.run_id, db_flag, fail_on_asr, out))
+    sys.exit(_finish(summary, stats.stop_reason, prepared.run_id, db_flag, gates, out))
 
 
 DEFAULT_DB = ".redline/redline.db"
@@ -167,7 +165,7 @@ def _finish(
     stop_reason: str,
     run_id: str,
     db_flag: str,
-    fail_on_asr: float | None,
+    gates: dict[str | None, float],
     out: Any,
 ) -> int:
     """Tell the user where things stand and what to run next; return the exit code."""
@@ -196,12 +194,12 @@ def _finish(
         return EXIT_ALL_ERRORS
     out.print(
         f"Results: run [bold]{run_id}[/] in {db_flag.removeprefix(' --db ') or DEFAULT_DB}. "
-        f"Next: [bold]redline report {run_id} --format json{db_flag}[/]"
+        f"Next: [bold]redline report {run_id} --format html -o report.html{db_flag}[/] "
+        f"(or --format json)"
     )
-    if fail_on_asr is not None and totals["asr"] is not None and totals["asr"] > fail_on_asr:
-        out.print(
-            f"[bold red]Attack success rate {totals['asr']:.1%} is above the gate "
-            f"{fail_on_asr:.1%}.[/]"
-        )
-        return EXIT_ASR_GATE
-    return EXIT_OK
+    from redline.report.gates import failed_gates
+
+    failures = failed_gates(summary, gates)
+    for line in failures:
+        out.print(f"[bold red]gate failed:[/] {line}")
+    return EXIT_ASR_GATE if failures else EXIT_OK

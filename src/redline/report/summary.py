@@ -7,6 +7,7 @@ from typing import Any
 
 from redline.errors import StoreError
 from redline.report.metrics import summarize
+from redline.report.stats import distinct_n, self_bleu
 from redline.store import Store
 
 
@@ -14,12 +15,14 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     """Every figure of one run for one judge (the run's first judge by default)."""
     run = store.get_run(run_id)
     judges = json.loads(run["judges_json"])
-    judged_by = sorted({row["judge"] for row in store.outcomes(run_id)} | set(judges))
+    rows = store.outcomes(run_id)
+    judged_by = sorted({row["judge"] for row in rows} | set(judges))
     judge = judge or judges[0]
     if judge not in judged_by:
         raise StoreError(f"run {run_id} has no verdicts from judge {judge!r} (has: {judged_by})")
-    figures = summarize(store.outcomes(run_id, judge), judge)
-    stored = len(store.done_attempt_ids(run_id))
+    figures = summarize([row for row in rows if row["judge"] == judge], judge)
+    unsafe_ids = {row["id"] for row in rows if row["judge"] == judge and row["outcome"] == "unsafe"}
+    stored = len({row["id"] for row in rows})
     return {
         "run_id": run_id,
         "name": run["name"],
@@ -27,10 +30,40 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
         "created_at": run["created_at"],
         "redline_version": run["redline_version"],
         "target": json.loads(run["target_json"]),
+        "config": json.loads(run["config_json"]),
         "seed": run["seed"],
         "plan_size": run["plan_size"],
         "stored_attempts": stored,
         "judges": judged_by,
         **figures,
+        "judge_comparison": _judge_comparison(rows, judged_by),
+        "diversity": _diversity(store, run_id, unsafe_ids),
         "calls": store.call_totals(run_id),
+    }
+
+
+def _judge_comparison(rows: list[dict[str, Any]], judges: list[str]) -> dict[str, Any]:
+    """Attack success and over-refusal per judge, side by side."""
+    out = {}
+    for name in judges:
+        figures = summarize([row for row in rows if row["judge"] == name], name)
+        out[name] = {"totals": figures["totals"], "over_refusal": figures["over_refusal"]}
+    return out
+
+
+def _diversity(store: Store, run_id: str, unsafe_ids: set[str]) -> dict[str, Any]:
+    """Self-BLEU and distinct-n of the prompts that succeeded (the last user message)."""
+    prompts = [
+        next(
+            (m["content"] for m in reversed(a["transcript"]["messages"]) if m["role"] == "user"),
+            "",
+        )
+        for a in store.iter_attempts(run_id)
+        if a["id"] in unsafe_ids
+    ]
+    return {
+        "successful_prompts": len(prompts),
+        "self_bleu": self_bleu(prompts),
+        "distinct_1": distinct_n(prompts, 1) if prompts else None,
+        "distinct_2": distinct_n(prompts, 2) if prompts else None,
     }

@@ -211,7 +211,15 @@ class Store:
         """One row per stored attempt and judge: category, attack, benign, judge, outcome."""
         a, v = schema.attempts, schema.verdicts
         query = (
-            select(a.c.id, a.c.category, a.c.attack, a.c.benign, v.c.judge, v.c.outcome)
+            select(
+                a.c.id,
+                a.c.category,
+                a.c.attack,
+                a.c.benign,
+                a.c.target_calls,
+                v.c.judge,
+                v.c.outcome,
+            )
             .join(v, (v.c.run_id == a.c.run_id) & (v.c.attempt_id == a.c.id))
             .where(a.c.run_id == run_id)
             .order_by(a.c.idx)
@@ -220,6 +228,15 @@ class Store:
             query = query.where(v.c.judge == judge)
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+    def verdict_rationales(self, run_id: str, judge: str, ids: set[str]) -> dict[str, str]:
+        """``{attempt id: rationale}`` of ``judge``'s verdicts on the attempts in ``ids``."""
+        v = schema.verdicts
+        query = select(v.c.attempt_id, v.c.rationale).where(
+            (v.c.run_id == run_id) & (v.c.judge == judge)
+        )
+        with self.engine.connect() as conn:
+            return {aid: text for aid, text in conn.execute(query) if aid in ids}
 
     def iter_attempts(self, run_id: str) -> Iterator[dict[str, Any]]:
         """Stored attempts of ``run_id`` in plan order, transcripts decoded."""

@@ -1,0 +1,218 @@
+"""The self-contained HTML report: one file, no network fetches, model output escaped.
+
+Plots are Plotly figures; plotly.js is inlined once. Every piece of text that comes from a run
+(model output, prompts, behaviour names, category names) is escaped by Jinja2's autoescaping, and
+figure data is embedded as JSON with ``<``, ``>`` and ``&`` escaped, so hostile markup in a reply
+stays inert text.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from typing import Any
+
+import jinja2
+
+from redline import __version__
+from redline.behaviors.taxonomy import CATEGORIES
+from redline.store import Store
+
+MAX_FINDINGS = 25
+_SAFE_JSON = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def _figure_json(figure: Any) -> str:
+    return figure.to_json().translate(_SAFE_JSON)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _figures(summary: dict[str, Any]) -> dict[str, str]:
+    import plotly.graph_objects as go
+
+    layout = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "template": "plotly_white"}
+    figures: dict[str, str] = {}
+    cells = summary["by_category_attack"]
+    categories = list(cells)
+    attacks = list(summary["by_attack"])
+    if categories and attacks:
+        z, text = [], []
+        for category in categories:
+            row_z, row_text = [], []
+            for attack in attacks:
+                cell = cells[category].get(attack)
+                asr = cell["asr"] if cell else None
+                row_z.append(None if asr is None else round(100 * asr, 1))
+                row_text.append(f"{cell['unsafe']}/{cell['judged']}" if cell else "")
+            z.append(row_z)
+            text.append(row_text)
+        heat = go.Figure(
+            go.Heatmap(
+                z=z,
+                x=attacks,
+                y=categories,
+                text=text,
+                texttemplate="%{z:.0f}%<br>%{text}",
+                colorscale="Reds",
+                zmin=0,
+                zmax=100,
+                colorbar={"title": "ASR %"},
+                hovertemplate="%{y} · %{x}<br>ASR %{z}% (%{text} unsafe/judged)<extra></extra>",
+            )
+        )
+        heat.update_layout(
+            title="Attack success rate by category and attack",
+            height=120 + 32 * len(categories),
+            yaxis={"autorange": "reversed"},
+            **layout,
+        )
+        figures["heatmap"] = _figure_json(heat)
+    points = []
+    for category, figures_ in summary["by_category"].items():
+        refusal = summary["over_refusal_by_category"].get(category)
+        if figures_["asr"] is None or not refusal or refusal["rate"] is None:
+            continue
+        points.append((category, figures_, refusal))
+    if points:
+        trade = go.Figure(
+            [
+                go.Scatter(
+                    x=[100 * r["rate"]],
+                    y=[100 * f["asr"]],
+                    name=category,
+                    mode="markers",
+                    marker={"size": 11},
+                    error_x={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [100 * (r["ci_high"] - r["rate"])],
+                        "arrayminus": [100 * (r["rate"] - r["ci_low"])],
+                    },
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [100 * (f["ci_high"] - f["asr"])],
+                        "arrayminus": [100 * (f["asr"] - f["ci_low"])],
+                    },
+                    hovertemplate=(
+                        "ASR %{y:.1f}%<br>over-refusal %{x:.1f}%<extra>%{fullData.name}</extra>"
+                    ),
+                )
+                for category, f, r in points
+            ]
+        )
+        trade.update_layout(
+            title="Harmful vs helpful: attack success against over-refusal (95% intervals)",
+            xaxis={"title": "over-refusal on benign look-alikes (%)", "range": [-5, 105]},
+            yaxis={"title": "attack success rate (%)", "range": [-5, 105]},
+            height=480,
+            **layout,
+        )
+        figures["tradeoff"] = _figure_json(trade)
+    if attacks:
+        by_attack = summary["by_attack"]
+        judged = [a for a in attacks if by_attack[a]["asr"] is not None]
+        bars = go.Figure(
+            go.Bar(
+                x=[100 * by_attack[a]["asr"] for a in judged],
+                y=judged,
+                orientation="h",
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [
+                        100 * (by_attack[a]["ci_high"] - by_attack[a]["asr"]) for a in judged
+                    ],
+                    "arrayminus": [
+                        100 * (by_attack[a]["asr"] - by_attack[a]["ci_low"]) for a in judged
+                    ],
+                },
+                marker_color="#c0392b",
+                hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
+            )
+        )
+        bars.update_layout(
+            title="Attack success rate by attack (95% intervals)",
+            xaxis={"title": "ASR (%)", "range": [0, 105]},
+            height=120 + 36 * len(judged),
+            **layout,
+        )
+        figures["attacks"] = _figure_json(bars)
+    return figures
+
+
+def _redacted(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return f"[redacted: sha256 {digest}…, {len(text)} characters]"
+
+
+def _findings(store: Store, run_id: str, judge: str, redact: bool) -> list[dict[str, Any]]:
+    """The unsafe attempts (by ``judge``), most categories first, with their transcripts."""
+    verdicts = {
+        row["id"]: row for row in store.outcomes(run_id, judge) if row["outcome"] == "unsafe"
+    }
+    rationale = store.verdict_rationales(run_id, judge, set(verdicts))
+    chosen: list[dict[str, Any]] = []
+    seen_categories: dict[str, int] = {}
+    for attempt in store.iter_attempts(run_id):
+        if attempt["id"] not in verdicts:
+            continue
+        messages = [
+            {
+                "role": m["role"],
+                "content": _redacted(m["content"])
+                if redact and m["role"] == "assistant"
+                else m["content"],
+            }
+            for m in attempt["transcript"]["messages"]
+        ]
+        count = seen_categories.get(attempt["category"], 0)
+        seen_categories[attempt["category"]] = count + 1
+        chosen.append(
+            {
+                "rank": count,
+                "id": attempt["id"],
+                "behavior_id": attempt["behavior_id"],
+                "goal": attempt["transcript"].get("goal", ""),
+                "category": attempt["category"],
+                "attack": attempt["attack"],
+                "target_calls": attempt["target_calls"],
+                "messages": messages,
+                "rationale": rationale.get(attempt["id"], ""),
+            }
+        )
+    chosen.sort(key=lambda f: (f["rank"], f["category"]))
+    return chosen[:MAX_FINDINGS]
+
+
+def render_html(store: Store, summary: dict[str, Any], *, redact: bool = False) -> str:
+    """The whole report as one HTML document."""
+    from plotly.offline import get_plotlyjs
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("redline.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["pct"] = _pct
+    template = env.get_template("report.html.j2")
+    mappings = [
+        {"name": name, "category": CATEGORIES.get(name)}
+        for name in sorted(set(summary["by_category"]) | set(summary["over_refusal_by_category"]))
+    ]
+    created = datetime.datetime.fromtimestamp(summary["created_at"], datetime.UTC)
+    return template.render(
+        s=summary,
+        figures=_figures(summary),
+        findings=_findings(store, summary["run_id"], summary["judge"], redact),
+        redact=redact,
+        mappings=mappings,
+        created=created.strftime("%Y-%m-%d %H:%M UTC"),
+        generated_by=__version__,
+        config_json=json.dumps(summary["config"], indent=2),
+        plotly_js=get_plotlyjs(),
+    )
