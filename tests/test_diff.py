@@ -4,10 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.conftest import behaviors_file, run_cli, small_campaign, write_config
 
 from redline.report.stats import mcnemar
 from redline.testserver import ServerConfig, running_server
-from tests.conftest import behaviors_file, run_cli, small_campaign, write_config
 
 
 def scan_with_keywords(tmp_path: Path, db: Path, keywords: list[str]) -> str:

@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
 
 from redline.testserver import ServerConfig, running_server
-from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
 
 HOSTILE = (
     '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
