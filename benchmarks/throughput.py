@@ -128,9 +128,10 @@ def memory_run(base_url: str, behaviors: Path, concurrency: int, workdir: Path) 
         attempts = conn.exec_driver_sql("select count(*) from attempts").scalar()
     store.close()
     size = sum(p.stat().st_size for p in workdir.glob("memory.db*"))
+    if peak_kib <= before:
+        raise SystemExit("could not read the scan's peak memory")
     return {
         "peak_rss_mb": round(peak_kib / 1024, 1),
-        "peak_rss_note": "max RSS over child processes" if peak_kib > before else "",
         "store_bytes_per_attempt": round(size / attempts),
         "attempts": attempts,
     }
