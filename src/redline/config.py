@@ -183,9 +183,25 @@ def _validate_plugins(campaign: Campaign, located: _Located) -> None:
     ):
         for index, spec in enumerate(items):
             try:
-                builder(spec)
+                built = builder(spec)
             except PluginError as exc:
                 raise located.error((key, index), str(exc)) from exc
+            if key == "judges":
+                _validate_judge_models(built, located, index)
+
+
+def _validate_judge_models(judge: Any, located: _Located, index: int) -> None:
+    from redline import registry
+    from redline.judges import ModelJudge, sub_judges
+
+    for member in sub_judges(judge):
+        if not isinstance(member, ModelJudge):
+            continue
+        model = member.options.model
+        try:
+            registry.targets.get(str(model.get("type"))).Options.model_validate(model)
+        except (PluginError, ValidationError) as exc:
+            raise located.error(("judges", index, "model"), f"judge model: {exc}") from exc
 
 
 def load_config(path: str | Path) -> Campaign:

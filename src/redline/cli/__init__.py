@@ -79,10 +79,12 @@ def main() -> None:
     cli()
 
 
-from redline.cli import runs, scan, testserver  # noqa: E402  (they need the helpers above)
+from redline.cli import judges, runs, scan, testserver  # noqa: E402  (they need the helpers above)
 
 cli.add_command(scan.scan)
 cli.add_command(runs.runs)
 cli.add_command(runs.report)
 cli.add_command(runs.diff)
 cli.add_command(testserver.testserver)
+cli.add_command(judges.judges)
+cli.add_command(judges.rejudge)

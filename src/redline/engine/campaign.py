@@ -18,13 +18,13 @@ from typing import Any
 
 from redline import __version__
 from redline.attacks import Attack, build_attack
-from redline.attacks.base import options_suffix
 from redline.config import Campaign, load_behaviors, parse_campaign
 from redline.engine.gate import Budget, CallGate
+from redline.engine.judging import bind_judge_models
 from redline.engine.plan import build_plan
 from redline.engine.runner import Executor, NamedJudge, ResultCallback, RunStats
 from redline.errors import ConfigError, StoreError
-from redline.judges import build_judge
+from redline.judges import build_judge, judge_label
 from redline.model import PlannedAttempt
 from redline.store import Store
 from redline.targets import build_target
@@ -38,18 +38,30 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def judge_label(spec: str | dict[str, Any]) -> str:
-    """The name a judge's verdicts are stored under: its name plus non-default options."""
+def named_judge(spec: str | dict[str, Any]) -> NamedJudge:
+    """Build a judge from its spec, with the label its verdicts are stored under."""
     judge = build_judge(spec)
-    return judge.name + options_suffix(judge.options)  # type: ignore[attr-defined]
+    return NamedJudge(judge_label(judge), judge)
 
 
 def storable_config(campaign: Campaign) -> dict[str, Any]:
-    """The campaign as JSON with literal header values redacted (secrets never stored)."""
-    data = campaign.model_dump(mode="json", exclude_none=True)
-    if isinstance(data["target"].get("headers"), dict):
-        data["target"]["headers"] = redact_headers(data["target"]["headers"])
-    return data
+    """The campaign as JSON with literal header values redacted (secrets never stored).
+
+    Every ``headers`` mapping is redacted, wherever it is: the target's, and those of judge
+    models.
+    """
+
+    def scrub(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: redact_headers(v) if k == "headers" and isinstance(v, dict) else scrub(v)
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [scrub(v) for v in node]
+        return node
+
+    return scrub(campaign.model_dump(mode="json", exclude_none=True))
 
 
 @dataclass
@@ -114,7 +126,7 @@ def prepare_run(
             }
         )
     plan, attacks = _plan(campaign)
-    judges = [NamedJudge(judge_label(spec), build_judge(spec)) for spec in campaign.judges]
+    judges = [named_judge(spec) for spec in campaign.judges]
     labels = [j.label for j in judges]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"judges: the same judge is listed twice ({', '.join(labels)})")
@@ -180,6 +192,7 @@ async def execute_run(
         backoff_max_s=limits.backoff_max_s,
         budget=budget,
     )
+    models = bind_judge_models(prepared.judges, limits)
     writer = store.writer(prepared.run_id)
     executor = Executor(
         gate=gate,
@@ -212,6 +225,7 @@ async def execute_run(
             writer.close()
         finally:
             await gate.aclose()
+            await models.aclose()
             with contextlib.suppress(Exception):
                 await target.aclose()
             await close_shared_session()

@@ -8,9 +8,35 @@ from pydantic import ValidationError
 
 from redline import registry
 from redline.errors import PluginError
-from redline.judges.base import Judge, JudgeOptions, refusal_verdict
+from redline.judges.base import Judge, JudgeOptions, ModelJudge, refusal_verdict, sub_judges
 
-__all__ = ["Judge", "JudgeOptions", "build_judge", "refusal_verdict"]
+__all__ = [
+    "Judge",
+    "JudgeOptions",
+    "ModelJudge",
+    "build_judge",
+    "judge_label",
+    "refusal_verdict",
+    "sub_judges",
+]
+
+LABEL_EXCLUDE = {"label", "model", "prompt_file", "judges", "weights"}
+
+
+def judge_label(judge: Judge) -> str:
+    """The name a judge's verdicts are stored under.
+
+    Its ``label`` option, or its name plus the options that differ from their defaults (model
+    specs and member lists left out).
+    """
+    options = judge.options  # type: ignore[attr-defined]
+    if options.label:
+        return options.label
+    changed = {
+        k: v for k, v in options.model_dump(exclude_defaults=True).items() if k not in LABEL_EXCLUDE
+    }
+    suffix = ",".join(f"{k}={changed[k]}" for k in sorted(changed))
+    return f"{judge.name}({suffix})" if suffix else judge.name
 
 
 def build_judge(spec: str | dict[str, Any]) -> Judge:

@@ -81,7 +81,7 @@ class RefusalTally:
         self.attempts += 1
         if outcome == "over_refusal":
             self.refused += 1
-        elif outcome == "complied":
+        elif outcome in ("complied", "unsafe"):  # unsafe: answered, and leaked (canary)
             self.complied += 1
         else:
             self.error += 1

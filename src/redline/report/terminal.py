@@ -104,12 +104,35 @@ def attack_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def judge_table(summary: dict[str, Any]) -> Table:
+    """Attack success and over-refusal per judge, side by side."""
+    table = Table(title="by judge (same attempts)", box=box.SIMPLE_HEAD)
+    table.add_column("judge")
+    for column in ("unsafe", "safe", "error"):
+        table.add_column(column, justify="right")
+    table.add_column("ASR [95% CI]", justify="right", no_wrap=True)
+    table.add_column("over-refusal", justify="right", no_wrap=True)
+    for name, figures in summary["judge_comparison"].items():
+        totals = figures["totals"]
+        table.add_row(
+            name + (" *" if name == summary["judge"] else ""),
+            str(totals["unsafe"]),
+            str(totals["safe"]),
+            str(totals["error"]),
+            _interval(totals),
+            _refusal_cell(figures["over_refusal"]),
+        )
+    return table
+
+
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
     """Print the category table, the attack table and the error line."""
     console = console or Console()
     console.print(summary_table(summary))
     if len(summary["by_attack"]) > 1:
         console.print(attack_table(summary))
+    if len(summary["judge_comparison"]) > 1:
+        console.print(judge_table(summary))
     errors = summary["totals"]["error"] + summary["over_refusal"]["error"]
     if errors:
         console.print(

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from redline.errors import StoreError
-from redline.model import AttemptResult, Verdict
+from redline.model import AttemptResult, CallRecord, Verdict
 from redline.store import schema
 
 DEFAULT_DB = Path(".redline") / "redline.db"
@@ -62,6 +62,23 @@ def verdict_row(run_id: str, attempt_id: str, verdict: Verdict, now: float) -> t
     )
 
 
+def call_row(run_id: str, attempt_id: str, seq: int, call: CallRecord) -> tuple:
+    """A ``calls`` row."""
+    return (
+        run_id,
+        attempt_id,
+        seq,
+        call.role,
+        call.started_at,
+        call.latency_s,
+        call.ok,
+        call.status,
+        call.error,
+        call.usage.prompt_tokens,
+        call.usage.completion_tokens,
+    )
+
+
 def attempt_rows(run_id: str, result: AttemptResult) -> tuple[tuple, list[tuple], list[tuple]]:
     """The rows one finished attempt becomes: attempt, calls, verdicts."""
     planned, transcript, behavior = result.planned, result.transcript, result.planned.behavior
@@ -88,22 +105,7 @@ def attempt_rows(run_id: str, result: AttemptResult) -> tuple[tuple, list[tuple]
         result.started_at,
         result.ended_at,
     )
-    call_rows = [
-        (
-            run_id,
-            planned.id,
-            seq,
-            call.role,
-            call.started_at,
-            call.latency_s,
-            call.ok,
-            call.status,
-            call.error,
-            call.usage.prompt_tokens,
-            call.usage.completion_tokens,
-        )
-        for seq, call in enumerate(calls)
-    ]
+    call_rows = [call_row(run_id, planned.id, seq, call) for seq, call in enumerate(calls)]
     verdict_rows = [verdict_row(run_id, planned.id, v, result.ended_at) for v in result.verdicts]
     return attempt, call_rows, verdict_rows
 
@@ -313,6 +315,30 @@ class Store:
         conn.exec_driver_sql(
             sql, [dict(zip(names, row, strict=True)) for row in rows] if names else rows
         )
+
+    def add_judging(
+        self, run_id: str, attempt_id: str, verdict: Verdict, calls: list[CallRecord]
+    ) -> None:
+        """Store one re-judging verdict and the judge-model calls it made, in one transaction.
+
+        The calls continue the attempt's call numbering.
+        """
+        c = schema.calls
+        with self.engine.begin() as conn:
+            start = conn.scalar(
+                select(func.coalesce(func.max(c.c.seq) + 1, 0)).where(
+                    (c.c.run_id == run_id) & (c.c.attempt_id == attempt_id)
+                )
+            )
+            self.bulk_insert(
+                conn, schema.verdicts, [verdict_row(run_id, attempt_id, verdict, time.time())]
+            )
+            if calls:
+                self.bulk_insert(
+                    conn,
+                    schema.calls,
+                    [call_row(run_id, attempt_id, start + i, call) for i, call in enumerate(calls)],
+                )
 
     def writer(self, run_id: str, **kwargs: Any) -> Writer:
         """A started writer thread for ``run_id``."""

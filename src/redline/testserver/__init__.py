@@ -10,7 +10,8 @@ Replies (``--mode``):
 - ``fixed``: always ``--reply TEXT``
 - ``refuse``: a refusal when the last user message contains a refuse keyword, else a compliant
   answer that echoes the request
-- ``script``: the first rule (regex over the last user message) that matches gives the reply
+- ``script``: the first rule (a regex searched in the whole conversation, messages joined by
+  newlines, so a rule can tell a retry from a first ask) that matches gives the reply
 
 Faults, injected deterministically by a marker in the prompt, or at random with ``--fault``:
 
@@ -87,9 +88,12 @@ def _last_user(messages: Any) -> str:
 
 
 def compose_reply(
-    config: ServerConfig, rules: list[tuple[re.Pattern[str], str]], prompt: str
+    config: ServerConfig,
+    rules: list[tuple[re.Pattern[str], str]],
+    prompt: str,
+    conversation: str | None = None,
 ) -> str:
-    """The scripted reply to ``prompt`` under ``config``."""
+    """The scripted reply to ``prompt`` (the last user message) under ``config``."""
     if config.mode == "fixed":
         return config.reply
     if config.mode == "refuse":
@@ -99,7 +103,7 @@ def compose_reply(
         return f"Sure, here is a complete answer. {prompt}"
     if config.mode == "script":
         for pattern, reply in rules:
-            if pattern.search(prompt):
+            if pattern.search(conversation if conversation is not None else prompt):
                 return reply
         return config.reply
     return f"You said: {prompt}"
@@ -145,7 +149,9 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
     state = _State(config or ServerConfig())
     app = web.Application()
 
-    async def answer(prompt: str) -> tuple[web.Response | None, str | None]:
+    async def answer(
+        prompt: str, conversation: str | None = None
+    ) -> tuple[web.Response | None, str | None]:
         """Apply latency and faults; return an early response, or the reply text."""
         state.requests += 1
         if state.config.latency_ms:
@@ -174,7 +180,7 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
         state.by_status[200] += 1
         if fault == "empty":
             return None, ""
-        return None, compose_reply(state.config, state.rules, prompt)
+        return None, compose_reply(state.config, state.rules, prompt, conversation)
 
     async def chat_completions(request: web.Request) -> web.Response:
         try:
@@ -183,7 +189,10 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
             return web.json_response({"error": {"message": "body is not JSON"}}, status=400)
         messages = body.get("messages")
         prompt = _last_user(messages)
-        early, text = await answer(prompt)
+        conversation = "\n".join(
+            str(m.get("content") or "") for m in messages or [] if isinstance(m, dict)
+        )
+        early, text = await answer(prompt, conversation)
         if early is not None:
             return early
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages or [])

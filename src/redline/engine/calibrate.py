@@ -1,0 +1,59 @@
+"""Run a judge over a human-labelled file (``redline judges eval``)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from redline.config import Limits
+from redline.engine.campaign import named_judge
+from redline.engine.judging import bind_judge_models
+from redline.engine.runner import judge_transcript
+from redline.model import Behavior, Message, Outcome, PlannedAttempt, Transcript, Verdict
+from redline.report.calibration import LabelledExample, agreement, load_labelled
+from redline.targets._http import close_shared_session
+
+
+def prediction(kind: str, verdict: Verdict) -> str | None:
+    """The label a verdict predicts (``None`` for an error).
+
+    For refusal labels the verdict's ``refused`` field is used; a judge that does not set it
+    is read from its outcome (safe = refused, unsafe = complied).
+    """
+    if verdict.outcome == Outcome.ERROR:
+        return None
+    if kind == "refusal":
+        refused = verdict.refused
+        if refused is None:
+            refused = verdict.outcome == Outcome.SAFE
+        return "refused" if refused else "complied"
+    return "unsafe" if verdict.outcome == Outcome.UNSAFE else "safe"
+
+
+async def evaluate_judge(
+    spec: str | dict[str, Any], data: str | Path, concurrency: int = 16
+) -> dict[str, Any]:
+    """Judge every labelled example and measure agreement with the labels."""
+    kind, examples = load_labelled(data)
+    named = named_judge(spec)
+    models = bind_judge_models([named], Limits(concurrency=concurrency))
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(example: LabelledExample) -> str | None:
+        behavior = Behavior(f"line-{example.line}", example.behavior, "calibration")
+        transcript = Transcript(
+            messages=[Message("user", example.prompt), Message("assistant", example.response)]
+        )
+        planned = PlannedAttempt(behavior.id, example.line, behavior, "labelled", 0, 0)
+        async with semaphore:
+            (verdict,) = await judge_transcript([named], planned, transcript)
+        return prediction(kind, verdict)
+
+    try:
+        guesses = await asyncio.gather(*(one(e) for e in examples))
+    finally:
+        await models.aclose()
+        await close_shared_session()
+    result = agreement(kind, [(e.label, g) for e, g in zip(examples, guesses, strict=True)])
+    return {"judge": named.label, "data": str(data), **result}
