@@ -26,14 +26,14 @@ scan: setup
 	$(VENV)/bin/redline scan
 
 test: setup
-	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts training
 	$(PY) -m pytest
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts training
 
 bench: setup
 	$(PY) benchmarks/throughput.py
