@@ -60,6 +60,10 @@ class Campaign(BaseModel):
 
     name: str | None = None
     target: dict[str, Any]
+    attacker: dict[str, Any] | None = None
+    """The model that writes attacks (for translate, pair, tap, crescendo, generate)."""
+    scorer: dict[str, Any] | None = None
+    """The model that rates replies 1-10 inside attack loops [default: the attacker]."""
     behaviors: list[str | BehaviorSource] = Field(default_factory=lambda: ["builtin:core"])
     attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: ["direct"])
     benign_attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: ["direct"])
@@ -150,26 +154,28 @@ def parse_campaign(data: Any, source: str = "<config>", root: yaml.Node | None =
     except ValidationError as exc:
         raise located.from_validation(exc) from exc
     _validate_target(campaign.target, located)
+    for role in ("attacker", "scorer"):
+        spec = getattr(campaign, role)
+        if spec is not None:
+            _validate_target(spec, located, role)
     _validate_plugins(campaign, located)
     return campaign
 
 
-def _validate_target(target: dict[str, Any], located: _Located) -> None:
+def _validate_target(target: dict[str, Any], located: _Located, key: str = "target") -> None:
     from redline import registry
 
     type_name = target.get("type")
     if not isinstance(type_name, str):
-        raise located.error(
-            ("target", "type"), "missing (for example: openai, http, python, local)"
-        )
+        raise located.error((key, "type"), "missing (for example: openai, http, python, local)")
     try:
         cls = registry.targets.get(type_name)
     except PluginError as exc:
-        raise located.error(("target", "type"), str(exc)) from exc
+        raise located.error((key, "type"), str(exc)) from exc
     try:
         cls.Options.model_validate(target)
     except ValidationError as exc:
-        raise located.from_validation(exc, ("target",)) from exc
+        raise located.from_validation(exc, (key,)) from exc
 
 
 def _validate_plugins(campaign: Campaign, located: _Located) -> None:

@@ -39,6 +39,7 @@ def build_attack(spec: AttackSpec) -> Attack:
     if over_spec is None:
         return cls(options)
     inner = build_attack(over_spec)
-    if not isinstance(inner, StaticAttack) or not issubclass(cls, StaticAttack):
+    composes = issubclass(cls, StaticAttack) or getattr(cls, "composes_over", False)
+    if not isinstance(inner, StaticAttack) or not composes:
         raise PluginError(f"attack {name!r} cannot be composed over {inner.key!r}")
     return cls(options, over=inner)

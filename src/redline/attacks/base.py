@@ -11,13 +11,13 @@ entry-point group.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from redline.model import Behavior, Message, Reply, Transcript
+from redline.model import Behavior, Message, Reply, Transcript, Verdict
 
 
 class AttackOptions(BaseModel):
@@ -36,15 +36,43 @@ class ChatCaller(Protocol):
         ...
 
 
+JudgeFn = Callable[[Behavior, Transcript], Awaitable[Verdict]]
+
+
+class AttackerError(RuntimeError):
+    """The attacker model would not write an attack (refused, or answered garbage twice).
+
+    The attempt ends in ``error``: it says nothing about the target.
+    """
+
+
 @dataclass(slots=True)
 class AttackContext:
-    """What an attack may use while it runs one attempt."""
+    """What an attack may use while it runs one attempt.
+
+    ``target`` is always there. ``attacker`` (the model that writes attacks) and ``scorer``
+    (a 1-10 rubric judge on the scorer model) are there when the campaign names an
+    ``attacker`` model; ``judge`` applies the campaign's first judge to a transcript, for
+    attacks that stop at the first success.
+    """
 
     target: ChatCaller
     seed: int
     system_prompt: str | None = None
     transcript: Transcript = field(default_factory=Transcript)
+    attacker: ChatCaller | None = None
+    scorer: JudgeFn | None = None
+    judge: JudgeFn | None = None
     _rng: random.Random | None = None
+
+    def require_attacker(self, attack: str) -> tuple[ChatCaller, JudgeFn]:
+        """The attacker and scorer, or a clear error when the campaign has no attacker."""
+        if self.attacker is None or self.scorer is None:
+            raise AttackerError(
+                f"attack {attack!r} needs an attacker model: add `attacker: {{type: openai, ...}}`"
+                " to the campaign"
+            )
+        return self.attacker, self.scorer
 
     @property
     def rng(self) -> random.Random:
@@ -115,20 +143,27 @@ class StaticAttack:
         """Return the prompt that replaces ``text``."""
         return text
 
+    async def rewrite_async(self, text: str, ctx: AttackContext) -> str:
+        """Rewrite with access to the context (a rewrite may ask the attacker model)."""
+        return self.rewrite(text, ctx.rng if self.randomized else _UNUSED_RNG)
+
     def prompt(self, behavior: Behavior, rng: random.Random) -> str:
         """The final user prompt for ``behavior``: the inner attacks' rewrites, then ours."""
         text = behavior.goal if self.over is None else self.over.prompt(behavior, rng)
         return self.rewrite(text, rng)
 
-    @property
-    def uses_rng(self) -> bool:
-        """True when this attack or one beneath it is randomized."""
-        return self.randomized or (self.over is not None and self.over.uses_rng)
+    async def build(self, behavior: Behavior, ctx: AttackContext) -> str:
+        """Like :meth:`prompt`, for chains that may call a model while rewriting."""
+        text = behavior.goal if self.over is None else await self.over.build(behavior, ctx)
+        return await self.rewrite_async(text, ctx)
+
+    def messages(self, behavior: Behavior, prompt: str, ctx: AttackContext) -> list[Message]:
+        """The conversation that carries ``prompt`` (attacks may add turns before it)."""
+        return [*ctx.opening(), Message("user", prompt)]
 
     async def run(self, behavior: Behavior, ctx: AttackContext) -> Transcript:
         """Send the rewritten prompt once and record the exchange."""
-        rng = ctx.rng if self.uses_rng else _UNUSED_RNG
-        messages = [*ctx.opening(), Message("user", self.prompt(behavior, rng))]
+        messages = self.messages(behavior, await self.build(behavior, ctx), ctx)
         ctx.transcript.messages.extend(messages)
         reply = await ctx.target.chat(messages)
         ctx.transcript.messages.append(Message("assistant", reply.text))

@@ -79,7 +79,13 @@ def main() -> None:
     cli()
 
 
-from redline.cli import judges, runs, scan, testserver  # noqa: E402  (they need the helpers above)
+from redline.cli import (  # noqa: E402  (they need the helpers above)
+    attacks,
+    judges,
+    runs,
+    scan,
+    testserver,
+)
 
 cli.add_command(scan.scan)
 cli.add_command(runs.runs)
@@ -88,3 +94,4 @@ cli.add_command(runs.diff)
 cli.add_command(testserver.testserver)
 cli.add_command(judges.judges)
 cli.add_command(judges.rejudge)
+cli.add_command(attacks.attacks)

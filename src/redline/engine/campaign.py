@@ -20,7 +20,7 @@ from redline import __version__
 from redline.attacks import Attack, build_attack
 from redline.config import Campaign, load_behaviors, parse_campaign
 from redline.engine.gate import Budget, CallGate
-from redline.engine.judging import bind_judge_models
+from redline.engine.judging import BoundModels, bind_judge_models
 from redline.engine.plan import build_plan
 from redline.engine.runner import Executor, NamedJudge, ResultCallback, RunStats
 from redline.errors import ConfigError, StoreError
@@ -171,6 +171,30 @@ def prepare_run(
     )
 
 
+def _attacker_roles(
+    campaign: Campaign, limits: Any, models: BoundModels
+) -> tuple[CallGate | None, Any]:
+    """The attacker's gate and the 1-10 scorer, when the campaign names an attacker."""
+    if campaign.attacker is None:
+        return None, None
+    from redline.judges.rubric import RubricJudge, RubricOptions
+
+    target = build_target(campaign.attacker)
+    gate = CallGate(
+        target,
+        role="attacker",
+        concurrency=limits.concurrency,
+        timeout_s=limits.timeout_s,
+        max_retries=limits.max_retries,
+        backoff_initial_s=limits.backoff_initial_s,
+        backoff_max_s=limits.backoff_max_s,
+    )
+    models.pairs.append((gate, target))
+    scorer = RubricJudge(RubricOptions(mode="scale", model=campaign.scorer or campaign.attacker))
+    models.pairs.extend(bind_judge_models([NamedJudge("scorer", scorer)], limits).pairs)
+    return gate, scorer
+
+
 async def execute_run(
     store: Store,
     prepared: PreparedRun,
@@ -193,6 +217,7 @@ async def execute_run(
         budget=budget,
     )
     models = bind_judge_models(prepared.judges, limits)
+    attacker_gate, scorer = _attacker_roles(campaign, limits, models)
     writer = store.writer(prepared.run_id)
     executor = Executor(
         gate=gate,
@@ -202,6 +227,8 @@ async def execute_run(
         concurrency=limits.concurrency,
         system_prompt=campaign.target.get("system_prompt"),
         on_result=on_result,
+        attacker=attacker_gate,
+        scorer=scorer,
     )
     loop = asyncio.get_running_loop()
     if handle_sigint:

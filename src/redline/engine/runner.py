@@ -11,10 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redline.attacks import Attack, AttackContext
+from redline.attacks.base import AttackerError, JudgeFn
 from redline.engine.gate import BoundCaller, CallGate
 from redline.errors import BudgetExhausted, CallError
 from redline.judges import Judge
-from redline.model import AttemptResult, Outcome, PlannedAttempt, Transcript, Verdict
+from redline.model import (
+    AttemptResult,
+    Behavior,
+    Outcome,
+    PlannedAttempt,
+    Transcript,
+    Verdict,
+)
 from redline.store import Writer
 
 ResultCallback = Callable[[AttemptResult], None]
@@ -52,6 +60,8 @@ class Executor:
         concurrency: int,
         system_prompt: str | None = None,
         on_result: ResultCallback | None = None,
+        attacker: CallGate | None = None,
+        scorer: Judge | None = None,
     ) -> None:
         self.gate = gate
         self.attacks = attacks
@@ -60,6 +70,8 @@ class Executor:
         self.concurrency = concurrency
         self.system_prompt = system_prompt
         self.on_result = on_result
+        self.attacker = attacker
+        self.scorer = scorer
         self.stats = RunStats()
         self._stopping = False
         self._tasks: list[asyncio.Task[Any]] = []
@@ -109,6 +121,9 @@ class Executor:
             seed=planned.seed,
             system_prompt=self.system_prompt,
             transcript=transcript,
+            attacker=BoundCaller(self.attacker, transcript) if self.attacker else None,
+            scorer=recording(self.scorer, transcript) if self.scorer else None,
+            judge=recording(self.judges[0].judge, transcript) if self.judges else None,
         )
         started = time.time()
         try:
@@ -117,10 +132,29 @@ class Executor:
             return None
         except CallError as exc:
             transcript.error = str(exc)
+        except AttackerError as exc:
+            transcript.error = f"attacker: {exc}"
         except Exception as exc:  # an attack plugin's bug must not end the run
             transcript.error = f"attack {planned.attack_key!r} failed: {type(exc).__name__}: {exc}"
         verdicts = await judge_transcript(self.judges, planned, transcript)
         return AttemptResult(planned, transcript, verdicts, started, time.time())
+
+
+def recording(judge: Judge, attempt: Transcript) -> JudgeFn:
+    """``judge`` as a function for attacks.
+
+    It reads a candidate conversation; the calls it makes (to a judge model) are recorded in
+    the attempt's transcript.
+    """
+
+    async def judge_candidate(behavior: Behavior, candidate: Transcript) -> Verdict:
+        probe = Transcript(messages=list(candidate.messages))
+        try:
+            return await judge.judge(behavior, probe)
+        finally:
+            attempt.calls.extend(probe.calls)
+
+    return judge_candidate
 
 
 async def judge_transcript(
