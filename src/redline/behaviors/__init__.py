@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import random
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from redline.datafiles import iter_jsonl_objects
 from redline.errors import DataError
 from redline.model import Behavior
 
@@ -73,22 +73,10 @@ def behavior_from_record(record: Mapping[str, Any], where: str) -> Behavior:
 
 def load_jsonl(path: Path) -> list[Behavior]:
     """Load behaviours from a JSONL file; errors name the file and line."""
-    behaviors = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read behaviour file {path}: {exc}") from exc
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-        behaviors.append(behavior_from_record(record, where))
+    behaviors = [
+        behavior_from_record(record, f"{path}:{number}")
+        for number, record in iter_jsonl_objects(path)
+    ]
     return _check_unique(behaviors, str(path))
 
 

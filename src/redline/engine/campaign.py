@@ -180,15 +180,7 @@ def _attacker_roles(
     from redline.judges.rubric import RubricJudge, RubricOptions
 
     target = build_target(campaign.attacker)
-    gate = CallGate(
-        target,
-        role="attacker",
-        concurrency=limits.concurrency,
-        timeout_s=limits.timeout_s,
-        max_retries=limits.max_retries,
-        backoff_initial_s=limits.backoff_initial_s,
-        backoff_max_s=limits.backoff_max_s,
-    )
+    gate = CallGate.from_limits(target, limits, role="attacker")
     models.pairs.append((gate, target))
     scorer = RubricJudge(RubricOptions(mode="scale", model=campaign.scorer or campaign.attacker))
     models.pairs.extend(bind_judge_models([NamedJudge("scorer", scorer)], limits).pairs)
@@ -206,16 +198,7 @@ async def execute_run(
     campaign, limits = prepared.campaign, prepared.campaign.limits
     target = build_target(campaign.target)
     budget = Budget(limits.max_target_calls, used=prepared.calls_used)
-    gate = CallGate(
-        target,
-        concurrency=limits.concurrency,
-        requests_per_minute=limits.requests_per_minute,
-        timeout_s=limits.timeout_s,
-        max_retries=limits.max_retries,
-        backoff_initial_s=limits.backoff_initial_s,
-        backoff_max_s=limits.backoff_max_s,
-        budget=budget,
-    )
+    gate = CallGate.from_limits(target, limits, budget=budget, rate_limited=True)
     models = bind_judge_models(prepared.judges, limits)
     attacker_gate, scorer = _attacker_roles(campaign, limits, models)
     writer = store.writer(prepared.run_id)

@@ -70,6 +70,33 @@ class CallGate:
         self.budget = budget or Budget(None)
         self.params = params or {}
 
+    @classmethod
+    def from_limits(
+        cls,
+        target: Target,
+        limits: Any,
+        *,
+        role: CallRole = "target",
+        budget: Budget | None = None,
+        rate_limited: bool = False,
+    ) -> CallGate:
+        """A gate with the campaign's limits (``redline.config.Limits``) for ``role``.
+
+        Only the target's gate takes the rate limit and the budget: they describe what the
+        target may receive.
+        """
+        return cls(
+            target,
+            role=role,
+            concurrency=limits.concurrency,
+            requests_per_minute=limits.requests_per_minute if rate_limited else None,
+            timeout_s=limits.timeout_s,
+            max_retries=limits.max_retries,
+            backoff_initial_s=limits.backoff_initial_s,
+            backoff_max_s=limits.backoff_max_s,
+            budget=budget,
+        )
+
     def delay(self, retry_number: int, error: TransientCallError) -> float:
         """Seconds to wait before retry ``retry_number`` (1-based).
 

@@ -40,15 +40,7 @@ def bind_judge_models(judges: Sequence[NamedJudge], limits: Limits) -> BoundMode
         for judge in sub_judges(named.judge):
             if isinstance(judge, ModelJudge):
                 target = build_target(judge.options.model)
-                gate = CallGate(
-                    target,
-                    role="judge",
-                    concurrency=limits.concurrency,
-                    timeout_s=limits.timeout_s,
-                    max_retries=limits.max_retries,
-                    backoff_initial_s=limits.backoff_initial_s,
-                    backoff_max_s=limits.backoff_max_s,
-                )
+                gate = CallGate.from_limits(target, limits, role="judge")
                 judge.bind_model(gate)
                 pairs.append((gate, target))
     return BoundModels(pairs)

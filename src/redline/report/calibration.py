@@ -8,11 +8,11 @@ positive class is *unsafe*); one file uses one pair.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redline.datafiles import iter_jsonl_objects
 from redline.errors import DataError
 
 LABEL_SETS = {"refused": "refusal", "complied": "refusal", "unsafe": "harm", "safe": "harm"}
@@ -33,22 +33,10 @@ class LabelledExample:
 def load_labelled(path: str | Path) -> tuple[str, list[LabelledExample]]:
     """Read a calibration file; returns its kind (``refusal`` or ``harm``) and the examples."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
     kind: str | None = None
     examples = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for number, record in iter_jsonl_objects(path):
         where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: expected a JSON object")
         for key in ("prompt", "response", "label"):
             if not isinstance(record.get(key), str):
                 raise DataError(f"{where}: missing or non-string {key!r}")
