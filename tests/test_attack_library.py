@@ -359,3 +359,23 @@ def test_attacks_list_describes_every_family(name):
     listing = json.loads(run_cli("attacks", "list", "--json").output)
     row = next(r for r in listing if r["name"] == name)
     assert row["description"] and row["query_cost"]
+
+
+def test_translate_asks_the_attacker_then_sends_the_translation(tmp_path: Path, db: Path):
+    attacker = ServerConfig(mode="script", rules=[("Translate the following", "Hlola inqubo")])
+    target = ServerConfig(mode="echo")
+    result, counts, attempts = run_scan(
+        tmp_path, db, [{"name": "translate", "language": "Zulu"}], target, attacker
+    )
+    assert result.exit_code == 0, result.output
+    assert counts == {"target": 1, "attacker": 1}
+    assert attempts[0]["transcript"]["messages"][-2]["content"] == "Hlola inqubo"
+
+
+def test_report_gives_the_diversity_of_what_each_attack_sent(tmp_path: Path, db: Path):
+    run_scan(
+        tmp_path, db, ["direct", "rot13"], ServerConfig(mode="echo"), goals=["Goal one", "Goal two"]
+    )
+    report = json.loads(run_cli("report", "latest", "--format", "json", "--db", str(db)).output)
+    direct = report["diversity"]["by_attack"]["direct"]
+    assert direct["prompts"] == 2 and direct["distinct_1"] == pytest.approx(3 / 4)

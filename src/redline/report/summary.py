@@ -51,19 +51,39 @@ def _judge_comparison(rows: list[dict[str, Any]], judges: list[str]) -> dict[str
     return out
 
 
-def _diversity(store: Store, run_id: str, unsafe_ids: set[str]) -> dict[str, Any]:
-    """Self-BLEU and distinct-n of the prompts that succeeded (the last user message)."""
-    prompts = [
-        next(
-            (m["content"] for m in reversed(a["transcript"]["messages"]) if m["role"] == "user"),
-            "",
-        )
-        for a in store.iter_attempts(run_id)
-        if a["id"] in unsafe_ids
-    ]
+def _prompt_diversity(prompts: list[str]) -> dict[str, Any]:
     return {
-        "successful_prompts": len(prompts),
+        "prompts": len(prompts),
         "self_bleu": self_bleu(prompts),
         "distinct_1": distinct_n(prompts, 1) if prompts else None,
         "distinct_2": distinct_n(prompts, 2) if prompts else None,
+    }
+
+
+def _diversity(store: Store, run_id: str, unsafe_ids: set[str]) -> dict[str, Any]:
+    """Self-BLEU and distinct-n of the prompts sent (the last user message of each attempt).
+
+    Overall for the prompts that succeeded, and per attack for every prompt it sent on
+    harmful behaviours (what an attacker-driven attack generated, next to its success rate).
+    """
+    successful: list[str] = []
+    by_attack: dict[str, list[str]] = {}
+    for attempt in store.iter_attempts(run_id):
+        prompt = next(
+            (
+                m["content"]
+                for m in reversed(attempt["transcript"]["messages"])
+                if m["role"] == "user"
+            ),
+            "",
+        )
+        if attempt["id"] in unsafe_ids:
+            successful.append(prompt)
+        if not attempt["benign"]:
+            by_attack.setdefault(attempt["attack"], []).append(prompt)
+    overall = _prompt_diversity(successful)
+    return {
+        "successful_prompts": overall.pop("prompts"),
+        **overall,
+        "by_attack": {name: _prompt_diversity(p) for name, p in sorted(by_attack.items())},
     }
