@@ -288,6 +288,11 @@ def running_server(
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
+        # handlers still waiting (an injected timeout fault sleeps) end with the server
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
     thread = threading.Thread(target=run, name="redline-testserver", daemon=True)
