@@ -379,3 +379,23 @@ def test_report_gives_the_diversity_of_what_each_attack_sent(tmp_path: Path, db:
     report = json.loads(run_cli("report", "latest", "--format", "json", "--db", str(db)).output)
     direct = report["diversity"]["by_attack"]["direct"]
     assert direct["prompts"] == 2 and direct["distinct_1"] == pytest.approx(3 / 4)
+
+
+def test_report_draws_success_against_n_for_sampling_attacks(tmp_path: Path, db: Path):
+    from redline.report.summary import success_against_n
+
+    assert success_against_n([1, 3, None, 2]) == [
+        {"n": 1, "asr": 0.25},
+        {"n": 2, "asr": 0.5},
+        {"n": 3, "asr": 0.75},
+    ]
+    target = ServerConfig(
+        mode="script", rules=[("(?-i:^[a-z])", "Sure, here it is.")], reply="I'm sorry, I can't."
+    )
+    run_scan(tmp_path, db, [{"name": "best_of_n", "n": 8}], target, goals=["Goal one", "Goal two"])
+    report = json.loads(run_cli("report", "latest", "--format", "json", "--db", str(db)).output)
+    (curve,) = report["success_at_n"].values()
+    assert curve["attempts"] == 2 and curve["curve"][-1]["asr"] == report["totals"]["asr"]
+    html = tmp_path / "r.html"
+    run_cli("report", "latest", "--format", "html", "-o", str(html), "--db", str(db))
+    assert 'id="plot-success_at_n"' in html.read_text()

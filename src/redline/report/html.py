@@ -142,6 +142,26 @@ def _figures(summary: dict[str, Any]) -> dict[str, str]:
             **layout,
         )
         figures["attacks"] = _figure_json(bars)
+    if summary.get("success_at_n"):
+        curves = go.Figure(
+            [
+                go.Scatter(
+                    x=[point["n"] for point in data["curve"]],
+                    y=[100 * point["asr"] for point in data["curve"]],
+                    mode="lines+markers",
+                    name=f"{attack} ({data['attempts']} attempts)",
+                )
+                for attack, data in summary["success_at_n"].items()
+            ]
+        )
+        curves.update_layout(
+            title="Sampling attacks: success within N samples (the in-loop judge's verdicts)",
+            xaxis={"title": "samples N"},
+            yaxis={"title": "attack success (%)", "range": [0, 105]},
+            height=380,
+            **layout,
+        )
+        figures["success_at_n"] = _figure_json(curves)
     return figures
 
 

@@ -21,8 +21,10 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     if judge not in judged_by:
         raise StoreError(f"run {run_id} has no verdicts from judge {judge!r} (has: {judged_by})")
     figures = summarize([row for row in rows if row["judge"] == judge], judge)
+    curves: dict[str, list] = {}
     unsafe_ids = {row["id"] for row in rows if row["judge"] == judge and row["outcome"] == "unsafe"}
     stored = len({row["id"] for row in rows})
+    diversity = _diversity(store, run_id, unsafe_ids, curves)  # also fills ``curves``
     return {
         "run_id": run_id,
         "name": run["name"],
@@ -37,7 +39,11 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
         "judges": judged_by,
         **figures,
         "judge_comparison": _judge_comparison(rows, judged_by),
-        "diversity": _diversity(store, run_id, unsafe_ids),
+        "diversity": diversity,
+        "success_at_n": {
+            attack: {"attempts": len(firsts), "curve": success_against_n(firsts)}
+            for attack, firsts in sorted(curves.items())
+        },
         "calls": store.call_totals(run_id),
     }
 
@@ -60,15 +66,36 @@ def _prompt_diversity(prompts: list[str]) -> dict[str, Any]:
     }
 
 
-def _diversity(store: Store, run_id: str, unsafe_ids: set[str]) -> dict[str, Any]:
+def _count_first_success(attempt: dict[str, Any], curves: dict[str, list]) -> None:
+    """Collect the first-success index of sampling attempts (``None``: never succeeded)."""
+    meta = attempt["transcript"].get("meta") or {}
+    if "first_success_index" in meta and not attempt["benign"] and attempt["error"] is None:
+        curves.setdefault(attempt["attack"], []).append(meta["first_success_index"])
+
+
+def success_against_n(firsts: list[int | None], limit: int | None = None) -> list[dict]:
+    """Share of attempts that had succeeded within N samples, for N = 1 .. the largest index."""
+    top = limit or max((f for f in firsts if f is not None), default=0)
+    total = len(firsts)
+    return [
+        {"n": n, "asr": sum(1 for f in firsts if f is not None and f <= n) / total}
+        for n in range(1, top + 1)
+    ]
+
+
+def _diversity(
+    store: Store, run_id: str, unsafe_ids: set[str], curves: dict[str, list] | None = None
+) -> dict[str, Any]:
     """Self-BLEU and distinct-n of the prompts sent (the last user message of each attempt).
 
     Overall for the prompts that succeeded, and per attack for every prompt it sent on
     harmful behaviours (what an attacker-driven attack generated, next to its success rate).
     """
+    curves = {} if curves is None else curves
     successful: list[str] = []
     by_attack: dict[str, list[str]] = {}
     for attempt in store.iter_attempts(run_id):
+        _count_first_success(attempt, curves)
         prompt = next(
             (
                 m["content"]
