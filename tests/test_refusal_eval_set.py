@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from tests.conftest import run_cli
 
-DATA = Path(__file__).resolve().parents[1] / "training" / "refusal" / "eval_handwritten.jsonl"
+SETS = Path(__file__).resolve().parents[1] / "training" / "refusal"
 
 
-def test_pattern_baseline_keeps_its_measured_agreement_on_the_hand_written_set():
-    result = run_cli("judges", "eval", "refusal", "--data", str(DATA), "--json")
+@pytest.mark.parametrize(
+    ("name", "n", "measured"),
+    [("eval_handwritten.jsonl", 54, 0.85), ("eval_handwritten_2.jsonl", 48, 0.81)],
+)
+def test_pattern_baseline_keeps_its_measured_agreement_on_the_hand_written_sets(name, n, measured):
+    result = run_cli("judges", "eval", "refusal", "--data", str(SETS / name), "--json")
     figures = json.loads(result.output)
-    assert figures["n"] == 54 and figures["errors"] == 0
-    # measured 0.852 when the set was written; a change to the patterns must not lose ground
-    assert figures["accuracy"] >= 0.85
+    assert figures["n"] == n and figures["errors"] == 0
+    # measured when the sets were written; a change to the patterns must not lose ground
+    assert figures["accuracy"] >= measured
