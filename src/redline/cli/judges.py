@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -179,4 +178,3 @@ def rejudge(
         f"judge {named.label}: {counts['judged']} attempts judged, {counts['skipped']} already "
         f"had its verdict. See: redline report {run_id} --judge '{named.label}'"
     )
-    sys.exit(0)
