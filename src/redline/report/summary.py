@@ -20,11 +20,12 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     judge = judge or judges[0]
     if judge not in judged_by:
         raise StoreError(f"run {run_id} has no verdicts from judge {judge!r} (has: {judged_by})")
-    figures = summarize([row for row in rows if row["judge"] == judge], judge)
-    curves: dict[str, list] = {}
-    unsafe_ids = {row["id"] for row in rows if row["judge"] == judge and row["outcome"] == "unsafe"}
-    stored = len({row["id"] for row in rows})
-    diversity = _diversity(store, run_id, unsafe_ids, curves)  # also fills ``curves``
+    by_judge: dict[str, list[dict[str, Any]]] = {name: [] for name in judged_by}
+    for row in rows:
+        by_judge[row["judge"]].append(row)
+    per_judge = {name: summarize(judge_rows, name) for name, judge_rows in by_judge.items()}
+    unsafe_ids = {row["id"] for row in by_judge[judge] if row["outcome"] == "unsafe"}
+    diversity, success_at_n = _attempt_figures(store, run_id, unsafe_ids)
     return {
         "run_id": run_id,
         "name": run["name"],
@@ -35,26 +36,17 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
         "config": json.loads(run["config_json"]),
         "seed": run["seed"],
         "plan_size": run["plan_size"],
-        "stored_attempts": stored,
+        "stored_attempts": len({row["id"] for row in rows}),
         "judges": judged_by,
-        **figures,
-        "judge_comparison": _judge_comparison(rows, judged_by),
-        "diversity": diversity,
-        "success_at_n": {
-            attack: {"attempts": len(firsts), "curve": success_against_n(firsts)}
-            for attack, firsts in sorted(curves.items())
+        **per_judge[judge],
+        "judge_comparison": {
+            name: {"totals": figures["totals"], "over_refusal": figures["over_refusal"]}
+            for name, figures in per_judge.items()
         },
+        "diversity": diversity,
+        "success_at_n": success_at_n,
         "calls": store.call_totals(run_id),
     }
-
-
-def _judge_comparison(rows: list[dict[str, Any]], judges: list[str]) -> dict[str, Any]:
-    """Attack success and over-refusal per judge, side by side."""
-    out = {}
-    for name in judges:
-        figures = summarize([row for row in rows if row["judge"] == name], name)
-        out[name] = {"totals": figures["totals"], "over_refusal": figures["over_refusal"]}
-    return out
 
 
 def _prompt_diversity(prompts: list[str]) -> dict[str, Any]:
@@ -64,13 +56,6 @@ def _prompt_diversity(prompts: list[str]) -> dict[str, Any]:
         "distinct_1": distinct_n(prompts, 1) if prompts else None,
         "distinct_2": distinct_n(prompts, 2) if prompts else None,
     }
-
-
-def _count_first_success(attempt: dict[str, Any], curves: dict[str, list]) -> None:
-    """Collect the first-success index of sampling attempts (``None``: never succeeded)."""
-    meta = attempt["transcript"].get("meta") or {}
-    if "first_success_index" in meta and not attempt["benign"] and attempt["error"] is None:
-        curves.setdefault(attempt["attack"], []).append(meta["first_success_index"])
 
 
 def success_against_n(firsts: list[int | None], limit: int | None = None) -> list[dict]:
@@ -83,19 +68,21 @@ def success_against_n(firsts: list[int | None], limit: int | None = None) -> lis
     ]
 
 
-def _diversity(
-    store: Store, run_id: str, unsafe_ids: set[str], curves: dict[str, list] | None = None
-) -> dict[str, Any]:
-    """Self-BLEU and distinct-n of the prompts sent (the last user message of each attempt).
+def _attempt_figures(
+    store: Store, run_id: str, unsafe_ids: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One pass over the stored attempts: prompt diversity and success against N.
 
-    Overall for the prompts that succeeded, and per attack for every prompt it sent on
-    harmful behaviours (what an attacker-driven attack generated, next to its success rate).
+    Diversity (Self-BLEU, distinct-n) of the prompts sent (the last user message of each
+    attempt): overall for the prompts that succeeded, and per attack for every prompt it sent
+    on harmful behaviours (what an attacker-driven attack generated, next to its success
+    rate). Success against N: for sampling attempts, the index of their first success
+    (``None``: never), by attack.
     """
-    curves = {} if curves is None else curves
     successful: list[str] = []
     by_attack: dict[str, list[str]] = {}
+    firsts: dict[str, list[int | None]] = {}
     for attempt in store.iter_attempts(run_id):
-        _count_first_success(attempt, curves)
         prompt = next(
             (
                 m["content"]
@@ -106,11 +93,20 @@ def _diversity(
         )
         if attempt["id"] in unsafe_ids:
             successful.append(prompt)
-        if not attempt["benign"]:
-            by_attack.setdefault(attempt["attack"], []).append(prompt)
+        if attempt["benign"]:
+            continue
+        by_attack.setdefault(attempt["attack"], []).append(prompt)
+        meta = attempt["transcript"].get("meta") or {}
+        if "first_success_index" in meta and attempt["error"] is None:
+            firsts.setdefault(attempt["attack"], []).append(meta["first_success_index"])
     overall = _prompt_diversity(successful)
-    return {
+    diversity = {
         "successful_prompts": overall.pop("prompts"),
         **overall,
         "by_attack": {name: _prompt_diversity(p) for name, p in sorted(by_attack.items())},
     }
+    success_at_n = {
+        attack: {"attempts": len(values), "curve": success_against_n(values)}
+        for attack, values in sorted(firsts.items())
+    }
+    return diversity, success_at_n
