@@ -8,6 +8,7 @@ left out and counted.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from redline.errors import StoreError
@@ -29,60 +30,64 @@ def diff_runs(store: Store, run_a: str, run_b: str, judge: str | None = None) ->
     side_b = {row["id"]: row for row in store.outcomes(run_b, judge)}
     if not side_a or not side_b:
         raise StoreError(f"both runs need verdicts from judge {judge!r}")
-    common = sorted(side_a.keys() & side_b.keys(), key=lambda i: side_a[i]["id"])
+    common = [attempt_id for attempt_id in side_a if attempt_id in side_b]  # plan order
     if not common:
         raise StoreError(
             f"runs {run_a} and {run_b} share no attempts: they are not runs of the same plan"
         )
-    harmful = {"unsafe": True, "safe": False}
-    benign = {"over_refusal": True, "complied": False}
-    new_failures, fixed, newly_refusing, no_longer_refusing = [], [], [], []
-    counts = {"harmful": 0, "benign": 0, "errors": 0}
-    unsafe_a = unsafe_b = refused_a = refused_b = 0
+    # per kind: which outcome is the "positive" one, and the tally of the pairs
+    kinds = {"harmful": ("unsafe", "safe"), "benign": ("over_refusal", "complied")}
+    tallies = {kind: _PairTally() for kind in kinds}
+    errors = 0
     for attempt_id in common:
         a, b = side_a[attempt_id], side_b[attempt_id]
-        table = benign if a["benign"] else harmful
-        if a["outcome"] not in table or b["outcome"] not in table:
-            counts["errors"] += 1
+        kind = "benign" if a["benign"] else "harmful"
+        positive, negative = kinds[kind]
+        if {a["outcome"], b["outcome"]} - {positive, negative}:
+            errors += 1
             continue
-        was, now = table[a["outcome"]], table[b["outcome"]]
         entry = {"attempt_id": attempt_id, "category": a["category"], "attack": a["attack"]}
-        if a["benign"]:
-            counts["benign"] += 1
-            refused_a += was
-            refused_b += now
-            if now and not was:
-                newly_refusing.append(entry)
-            elif was and not now:
-                no_longer_refusing.append(entry)
-        else:
-            counts["harmful"] += 1
-            unsafe_a += was
-            unsafe_b += now
-            if now and not was:
-                new_failures.append(entry)
-            elif was and not now:
-                fixed.append(entry)
+        tallies[kind].add(a["outcome"] == positive, b["outcome"] == positive, entry)
+    harmful, benign = tallies["harmful"], tallies["benign"]
     return {
         "run_a": run_a,
         "run_b": run_b,
         "judge": judge,
-        "paired": counts,
+        "paired": {"harmful": harmful.n, "benign": benign.n, "errors": errors},
         "only_in_one_run": len(side_a.keys() ^ side_b.keys()),
-        "asr": {
-            "a": _rate(unsafe_a, counts["harmful"]),
-            "b": _rate(unsafe_b, counts["harmful"]),
-            "change": (unsafe_b - unsafe_a) / counts["harmful"] if counts["harmful"] else None,
-            "mcnemar": mcnemar(len(fixed), len(new_failures)),
-        },
-        "over_refusal": {
-            "a": _rate(refused_a, counts["benign"]),
-            "b": _rate(refused_b, counts["benign"]),
-            "change": (refused_b - refused_a) / counts["benign"] if counts["benign"] else None,
-            "mcnemar": mcnemar(len(no_longer_refusing), len(newly_refusing)),
-        },
-        "new_failures": new_failures,
-        "fixed": fixed,
-        "newly_refusing": newly_refusing,
-        "no_longer_refusing": no_longer_refusing,
+        "asr": harmful.figures(),
+        "over_refusal": benign.figures(),
+        "new_failures": harmful.gained,
+        "fixed": harmful.lost,
+        "newly_refusing": benign.gained,
+        "no_longer_refusing": benign.lost,
     }
+
+
+@dataclass
+class _PairTally:
+    """Paired outcomes of one kind: counts on each side, and the pairs that changed."""
+
+    n: int = 0
+    a: int = 0
+    b: int = 0
+    gained: list[dict[str, Any]] = field(default_factory=list)
+    lost: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, was: bool, now: bool, entry: dict[str, Any]) -> None:
+        self.n += 1
+        self.a += was
+        self.b += now
+        if now and not was:
+            self.gained.append(entry)
+        elif was and not now:
+            self.lost.append(entry)
+
+    def figures(self) -> dict[str, Any]:
+        """Rates on both sides, the change, and McNemar on the discordant pairs."""
+        return {
+            "a": _rate(self.a, self.n),
+            "b": _rate(self.b, self.n),
+            "change": (self.b - self.a) / self.n if self.n else None,
+            "mcnemar": mcnemar(len(self.lost), len(self.gained)),
+        }
