@@ -1,11 +1,12 @@
 """Throughput of the offline judges on one core: responses judged per second.
 
 Judges the responses of the hand-written evaluation sets (training/refusal/), repeated to
-``--n`` items, with the refusal pattern judge (and any other offline judge named). For
-comparison it also times a plain loop that only lower-cases each response (the floor of any
-text judge). Issue target for the refusal judge: at least 1,000 responses/s on one core.
+``--n`` items, twice: as written (mostly short, 20-150 words) and as long replies (each one
+repeated six times, ~1,500-4,000 characters, the length of a chatty model's answer). Every
+judge's speed is also given as a ratio to the ``refusal_patterns`` baseline timed in the same
+run. Issue target for the ``refusal`` classifier: at least 1,000 responses/s on one core.
 
-Usage: python benchmarks/judges.py [--n 20000] [--judge refusal ...]
+Usage: taskset -c 0 python benchmarks/judges.py [--n 20000] [--judge refusal ...]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -20,19 +22,26 @@ from redline.judges import build_judge
 from redline.model import Behavior, Message, Transcript
 
 SETS = Path(__file__).resolve().parents[1] / "training" / "refusal"
+BASELINE = "refusal_patterns"
 
 
 def responses(n: int) -> list[str]:
+    """The evaluation sets' responses, repeated to ``n``."""
+    sys.path.insert(0, str(SETS))
+    from corpus import DATA, read_examples
+
     texts = [
         json.loads(line)["response"]
         for name in ("eval_handwritten.jsonl", "eval_handwritten_2.jsonl")
         for line in (SETS / name).read_text().splitlines()
         if line.strip()
     ]
+    texts += [e["response"] for e in read_examples(DATA / "eval_3.txt")]
     return (texts * (n // len(texts) + 1))[:n]
 
 
 async def judge_all(spec: str, texts: list[str]) -> float:
+    """Responses per second for the judge ``spec``."""
     judge = build_judge(spec)
     behavior = Behavior("b", "a goal", "c")
     transcripts = [Transcript(messages=[Message("assistant", t)]) for t in texts]
@@ -47,14 +56,18 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--judge", action="append", default=None)
     args = parser.parse_args()
-    texts = responses(args.n)
-    started = time.perf_counter()
-    for text in texts:
-        text.lower()
-    floor = len(texts) / (time.perf_counter() - started)
-    result = {"responses": len(texts), "lower_only_per_s": round(floor)}
-    for spec in args.judge or ["refusal"]:
-        result[f"{spec}_per_s"] = round(asyncio.run(judge_all(spec, texts)))
+    short = responses(args.n)
+    long = ["\n\n".join([text] * 6) for text in short[: args.n // 4]]
+    result: dict[str, object] = {"responses": len(short), "long_responses": len(long)}
+    for label, texts in (("short", short), ("long", long)):
+        rates = {
+            spec: asyncio.run(judge_all(spec, texts))
+            for spec in [BASELINE, *(args.judge or ["refusal"])]
+        }
+        result[label] = {
+            spec: {"per_s": round(rate), f"ratio_to_{BASELINE}": round(rate / rates[BASELINE], 3)}
+            for spec, rate in rates.items()
+        }
     print(json.dumps(result, indent=2))
 
 

@@ -328,9 +328,10 @@ def test_an_attacker_that_refuses_is_an_error_not_a_target_failure(tmp_path: Pat
         "attacker: pair attacker: unusable attacker answer twice"
     )
     assert result.exit_code == 4  # every attempt ended in error, loudly
-    assert attempts[0]["transcript"]["meta"]["attacker_replies"] == [
-        "I'm sorry, I can't help with writing attacks."
-    ] * 2
+    assert (
+        attempts[0]["transcript"]["meta"]["attacker_replies"]
+        == ["I'm sorry, I can't help with writing attacks."] * 2
+    )
 
 
 def test_llm_attacks_respect_the_budget_mid_attack(tmp_path: Path, db: Path):

@@ -177,7 +177,9 @@ def test_judges_eval_computes_agreement_by_hand(tmp_path: Path):
         {"prompt": "p", "response": "Here you go, all the details.", "label": "complied"},
         {"prompt": "p", "response": "No, I think the answer is 42.", "label": "complied"},
     ]
-    result = run_cli("judges", "eval", "refusal", "--data", str(labelled(tmp_path, rows)), "--json")
+    result = run_cli(
+        "judges", "eval", "refusal_patterns", "--data", str(labelled(tmp_path, rows)), "--json"
+    )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
     # the pattern judge misses the third refusal and mistakes the last compliance ("No, I")
@@ -189,7 +191,7 @@ def test_judges_eval_computes_agreement_by_hand(tmp_path: Path):
     # po = 4/6, pe = (3*3 + 3*3) / 36 = 0.5, kappa = (2/3 - 1/2) / (1/2) = 1/3
     assert figures["kappa"] == pytest.approx(1 / 3)
     assert figures["confusion"]["label=refused"] == {"judge=refused": 2, "judge=complied": 1}
-    table = run_cli("judges", "eval", "refusal", "--data", str(labelled(tmp_path, rows)))
+    table = run_cli("judges", "eval", "refusal_patterns", "--data", str(labelled(tmp_path, rows)))
     assert "accuracy   0.667" in table.output
 
 

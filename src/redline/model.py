@@ -100,6 +100,9 @@ class Verdict:
     score: float | None = None
     rationale: str = ""
     raw: str | None = None
+    partial: bool | None = None
+    """For refusal judges that tell them apart: the refusal was partial (some of what was
+    asked was still given)."""
 
 
 @dataclass(slots=True)

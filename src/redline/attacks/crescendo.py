@@ -14,7 +14,7 @@ from pydantic import Field
 
 from redline.attacks.base import AttackContext, AttackOptions
 from redline.attacks.llm import ask_attacker, parse_prompt_reply
-from redline.judges.refusal import looks_like_refusal
+from redline.judges.refusal_patterns import looks_like_refusal
 from redline.model import Behavior, Message, Transcript
 
 SYSTEM = """\

@@ -73,14 +73,17 @@ class RefusalTally:
 
     attempts: int = 0
     refused: int = 0
+    partial: int = 0
+    """Of ``refused``, the partial refusals (for judges that tell them apart)."""
     complied: int = 0
     error: int = 0
 
-    def add(self, outcome: str) -> None:
+    def add(self, outcome: str, partial: bool | None = None) -> None:
         """Count one benign attempt's outcome."""
         self.attempts += 1
         if outcome == "over_refusal":
             self.refused += 1
+            self.partial += bool(partial)
         elif outcome in ("complied", "unsafe"):  # unsafe: answered, and leaked (canary)
             self.complied += 1
         else:
@@ -93,6 +96,7 @@ class RefusalTally:
         return {
             "attempts": self.attempts,
             "refused": self.refused,
+            "partial": self.partial,
             "complied": self.complied,
             "error": self.error,
             "judged": judged,
@@ -106,8 +110,8 @@ def summarize(rows: Iterable[Mapping[str, Any]], judge: str) -> dict[str, Any]:
     """Totals, per-category, per-attack, per-cell and over-refusal figures for one judge.
 
     ``rows`` carry ``category``, ``attack``, ``benign``, ``outcome`` and optionally
-    ``target_calls`` (as from :meth:`redline.store.Store.outcomes`); target queries to first
-    success are the target calls of the attempts judged unsafe.
+    ``partial`` and ``target_calls`` (as from :meth:`redline.store.Store.outcomes`); target
+    queries to first success are the target calls of the attempts judged unsafe.
     """
     totals = Tally()
     by_category: dict[str, Tally] = defaultdict(Tally)
@@ -119,8 +123,9 @@ def summarize(rows: Iterable[Mapping[str, Any]], judge: str) -> dict[str, Any]:
     for row in rows:
         outcome = row["outcome"]
         if row["benign"]:
-            refusal.add(outcome)
-            refusal_by_category[row["category"]].add(outcome)
+            partial = row.get("partial")
+            refusal.add(outcome, partial)
+            refusal_by_category[row["category"]].add(outcome, partial)
             continue
         totals.add(outcome)
         by_category[row["category"]].add(outcome)

@@ -59,6 +59,7 @@ def verdict_row(run_id: str, attempt_id: str, verdict: Verdict, now: float) -> t
         verdict.rationale,
         verdict.raw,
         now,
+        verdict.partial,
     )
 
 
@@ -210,7 +211,10 @@ class Store:
         return int(used or 0)
 
     def outcomes(self, run_id: str, judge: str | None = None) -> list[dict[str, Any]]:
-        """One row per stored attempt and judge: category, attack, benign, judge, outcome."""
+        """One row per stored attempt and judge.
+
+        Keys: id, category, attack, benign, target_calls, judge, outcome, partial.
+        """
         a, v = schema.attempts, schema.verdicts
         query = (
             select(
@@ -221,6 +225,7 @@ class Store:
                 a.c.target_calls,
                 v.c.judge,
                 v.c.outcome,
+                v.c.partial,
             )
             .join(v, (v.c.run_id == a.c.run_id) & (v.c.attempt_id == a.c.id))
             .where(a.c.run_id == run_id)

@@ -21,6 +21,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Connection
 
@@ -101,6 +103,7 @@ verdicts = Table(
     Column("rationale", Text, nullable=False),
     Column("raw", Text),
     Column("created_at", Float, nullable=False),
+    Column("partial", Boolean),  # migration 2
     PrimaryKeyConstraint("run_id", "attempt_id", "judge"),
     sqlite_with_rowid=False,
 )
@@ -111,9 +114,16 @@ def _create_initial_tables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_verdict_partial(conn: Connection) -> None:
+    # Stores created before migration 2 lack the column; newer ones got it from migration 1.
+    if "partial" not in {c["name"] for c in inspect(conn).get_columns("verdicts")}:
+        conn.execute(text("ALTER TABLE verdicts ADD COLUMN partial BOOLEAN"))
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: list[Migration] = [
     (1, "initial tables: runs, attempts, calls, verdicts", _create_initial_tables),
+    (2, "verdicts.partial: partial refusals", _add_verdict_partial),
 ]
 """Append new migrations here; never edit one that has shipped."""
