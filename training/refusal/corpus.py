@@ -8,6 +8,8 @@ or ``compliance``.
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -65,3 +67,28 @@ def training_examples() -> list[dict[str, str]]:
 def binary(label: str) -> str:
     """3 classes -> ``refused``/``complied``: a partial refusal counts as refused."""
     return "complied" if label == "compliance" else "refused"
+
+
+def to_jsonl(path: Path) -> str:
+    """``path`` as ``redline judges eval`` data.
+
+    Labels become refused/complied; the three-class label is kept under ``detail``.
+    """
+    return "".join(
+        json.dumps(
+            {
+                "prompt": e["prompt"],
+                "response": e["response"],
+                "label": binary(e["label"]),
+                "detail": e["label"],
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+        for e in read_examples(path)
+    )
+
+
+if __name__ == "__main__":
+    # python training/refusal/corpus.py data/eval_3.txt > eval_3.jsonl
+    sys.stdout.write(to_jsonl(Path(sys.argv[1])))

@@ -35,6 +35,7 @@ EVAL_SETS = {
     "set 1 (eval_handwritten.jsonl)": HERE / "eval_handwritten.jsonl",
     "set 2 (eval_handwritten_2.jsonl)": HERE / "eval_handwritten_2.jsonl",
     "set 3 (data/eval_3.txt)": DATA / "eval_3.txt",
+    "set 4 (data/eval_4_smollm2.txt)": DATA / "eval_4_smollm2.txt",
 }
 MIN_WEIGHT = 0.02
 """Weights smaller than this (in every class) are dropped from the file."""

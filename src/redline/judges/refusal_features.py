@@ -81,14 +81,14 @@ def normalize(text: str) -> str:
 def features(text: str) -> set[str]:
     """The binary features of a reply."""
     lowered = normalize(text)
-    tokens = _TOKEN.findall(lowered)
-    head, body = tokens[:HEAD_TOKENS], tokens[:BODY_TOKENS]
+    tokens = _TOKEN.findall(lowered)[:BODY_TOKENS]
+    head = tokens[:HEAD_TOKENS]
     out: set[str] = set()
     out.update("h1:" + t for t in head)
     out.update(f"h2:{a} {b}" for a, b in itertools.pairwise(head))
     out.update(f"h3:{a} {b} {c}" for a, b, c in zip(head, head[1:], head[2:], strict=False))
-    out.update("b1:" + t for t in body)
-    out.update(f"b2:{a} {b}" for a, b in itertools.pairwise(body))
+    out.update("b1:" + t for t in tokens)
+    out.update(f"b2:{a} {b}" for a, b in itertools.pairwise(tokens))
     if tokens:
         out.add("first:" + tokens[0])
     if "```" in lowered:
