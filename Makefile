@@ -37,6 +37,7 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/judges.py
 
 clean:
 	rm -rf $(VENV) .redline

@@ -10,7 +10,12 @@ Starts the project's test server (zero latency, its own process) on 127.0.0.1, t
 Each round measures (a) then (b) back to back; the ratio reported is the median of the
 per-round ratios, since the machine's speed drifts between rounds.
 
+``--judge`` picks the judge of the campaign (default ``refusal``, the offline classifier every
+scan uses by default; ``refusal_patterns`` shows the framework's own overhead with a judge that
+costs almost nothing).
+
 Usage: python benchmarks/throughput.py [--attempts 20000] [--concurrency 64] [--rounds 5]
+                                       [--judge refusal]
 """
 
 from __future__ import annotations
@@ -87,33 +92,33 @@ async def bare_loop(url: str, goals: list[str], concurrency: int) -> float:
         return len(goals) / (time.perf_counter() - started)
 
 
-def campaign(base_url: str, behaviors: Path, concurrency: int) -> dict:
+def campaign(base_url: str, behaviors: Path, concurrency: int, judge: str) -> dict:
     return {
         "target": {"type": "openai", "base_url": base_url, "model": "bench"},
         "behaviors": [{"file": str(behaviors)}],
         "attacks": ["direct"],
-        "judges": ["refusal"],
+        "judges": [judge],
         "limits": {"concurrency": concurrency, "timeout_s": 30},
     }
 
 
-def redline_run(base_url: str, behaviors: Path, concurrency: int, db: Path) -> float:
+def redline_run(base_url: str, behaviors: Path, concurrency: int, db: Path, judge: str) -> float:
     """Attempts per second of the full redline pipeline, store writes included."""
     store = Store(db)
     started = time.perf_counter()
-    prepared = prepare_run(store, parse_campaign(campaign(base_url, behaviors, concurrency)))
+    prepared = prepare_run(store, parse_campaign(campaign(base_url, behaviors, concurrency, judge)))
     stats = asyncio.run(execute_run(store, prepared, handle_sigint=False))
     elapsed = time.perf_counter() - started
     assert stats.finished == len(prepared.plan), stats
     return stats.finished / elapsed
 
 
-def memory_run(base_url: str, behaviors: Path, concurrency: int, workdir: Path) -> dict:
+def memory_run(base_url: str, behaviors: Path, concurrency: int, workdir: Path, judge: str) -> dict:
     """Peak RSS of `redline scan` on the whole plan, and the store's size per attempt."""
     import yaml
 
     config = workdir / "campaign.yaml"
-    config.write_text(yaml.safe_dump(campaign(base_url, behaviors, concurrency)))
+    config.write_text(yaml.safe_dump(campaign(base_url, behaviors, concurrency, judge)))
     db = workdir / "memory.db"
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run(
@@ -142,6 +147,7 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--judge", default="refusal")
     args = parser.parse_args()
 
     port = free_port()
@@ -158,13 +164,13 @@ def main() -> None:
                     asyncio.run(bare_loop(f"{base_url}/chat/completions", goals, args.concurrency))
                 )
                 db = workdir / f"round{round_number}.db"
-                full.append(redline_run(base_url, behaviors, args.concurrency, db))
+                full.append(redline_run(base_url, behaviors, args.concurrency, db, args.judge))
                 print(
                     f"round {round_number + 1}: bare loop {bare[-1]:,.0f}/s, "
                     f"redline {full[-1]:,.0f}/s",
                     file=sys.stderr,
                 )
-            memory = memory_run(base_url, behaviors, args.concurrency, workdir)
+            memory = memory_run(base_url, behaviors, args.concurrency, workdir, args.judge)
     finally:
         server.terminate()
         server.wait(10)
@@ -176,6 +182,7 @@ def main() -> None:
         "attempts": args.attempts,
         "concurrency": args.concurrency,
         "rounds": args.rounds,
+        "judge": args.judge,
         "bare_loop_per_s_median": round(statistics.median(bare)),
         "redline_per_s_median": round(statistics.median(full)),
         "ratio_median": round(statistics.median(ratios), 2),

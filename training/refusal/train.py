@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +37,7 @@ EVAL_SETS = {
     "set 2 (eval_handwritten_2.jsonl)": HERE / "eval_handwritten_2.jsonl",
     "set 3 (data/eval_3.txt)": DATA / "eval_3.txt",
     "set 4 (data/eval_4_smollm2.txt)": DATA / "eval_4_smollm2.txt",
+    "set 5 (data/eval_5_quickscan.txt)": DATA / "eval_5_quickscan.txt",
 }
 MIN_WEIGHT = 0.02
 """Weights smaller than this (in every class) are dropped from the file."""
@@ -106,7 +108,7 @@ def main() -> None:
     rows = training_examples()
     generated = generated_examples(args.per_goal, args.seed) if args.per_goal else []
     print(f"hand-written: {len(rows)} responses; generated: {len(generated)}")
-    report: dict = {}
+    report: dict = {"training_labels": dict(sorted(Counter(r["label"] for r in rows).items()))}
     if not args.no_cv:
         report["cross_validation"] = round(cross_validate(rows, generated, args), 4)
         print(f"5-fold cross-validation on the hand-written data: {report['cross_validation']:.3f}")

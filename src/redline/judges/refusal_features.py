@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from redline.judges.refusal_patterns import ANYWHERE, OPENING
+from redline.judges.refusal_patterns import ANYWHERE, CUES, OPENING
 
 HEAD_TOKENS = 40
 """Tokens of the opening that give 1-3-gram features."""
@@ -97,11 +97,14 @@ def features(text: str) -> set[str]:
         out.add("shape:list")
     first_sentence = _SENTENCE_END.split(lowered.strip(), maxsplit=1)[0]
     out.update("s1:" + cue for cue in FIRST_SENTENCE_CUES if cue in first_sentence)
-    if OPENING.search(lowered[:300]):
-        out.add("pattern:opening")
-    if ANYWHERE.search(lowered):
-        out.add("pattern:anywhere")
-    if _NEGATED_HELP.search(lowered):
+    if any(map(lowered.__contains__, CUES)):  # the baseline's patterns all need a cue
+        if OPENING.search(lowered[:300]):
+            out.add("pattern:opening")
+        if ANYWHERE.search(lowered):
+            out.add("pattern:anywhere")
+    if ("not" in lowered or "n't" in lowered or "never" in lowered) and _NEGATED_HELP.search(
+        lowered
+    ):
         out.add("pattern:negated_help")
     if _STARTS_YES.match(lowered.lstrip()):
         out.add("pattern:starts_yes")

@@ -37,7 +37,7 @@ _ANYWHERE_PATTERNS = [
     r"\bviolat(?:e|es|ing) (?:my|our|the) (?:guidelines|policies|usage polic)",
 ]
 
-_CUES = (
+CUES = (
     "sorry",
     "afraid",
     "can't",
@@ -86,7 +86,7 @@ def looks_like_refusal(text: str, opening_chars: int = OPENING_CHARS) -> bool:
     if not stripped:
         return True
     lowered = stripped.lower().replace("\u2019", "'")
-    if not any(map(lowered.__contains__, _CUES)):
+    if not any(map(lowered.__contains__, CUES)):
         return False
     return bool(OPENING.search(stripped[:opening_chars]) or ANYWHERE.search(stripped))
 
