@@ -38,6 +38,7 @@ EVAL_SETS = {
     "set 3 (data/eval_3.txt)": DATA / "eval_3.txt",
     "set 4 (data/eval_4_smollm2.txt)": DATA / "eval_4_smollm2.txt",
     "set 5 (data/eval_5_quickscan.txt)": DATA / "eval_5_quickscan.txt",
+    "set 6 (data/eval_6.txt)": DATA / "eval_6.txt",
 }
 MIN_WEIGHT = 0.02
 """Weights smaller than this (in every class) are dropped from the file."""

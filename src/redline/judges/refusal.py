@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from redline.model import Behavior, Transcript, Verdict
 
 CLASSES = ("refusal", "partial", "compliance")
 WEIGHTS_RESOURCE = "refusal_classifier.json"
+CACHE_SIZE = 4096
+"""Distinct replies whose probabilities each model keeps."""
 
 
 class RefusalModel:
@@ -47,8 +49,10 @@ class RefusalModel:
             raise ConfigError(f"{source}: expected classes {list(CLASSES)}, found {list(classes)}")
         self.meta: dict[str, Any] = data.get("meta", {})
         self.source = source
+        # Scans repeat replies ("I'm sorry, but I can't help with that."): score each once.
+        self.probabilities = lru_cache(maxsize=CACHE_SIZE)(self._probabilities)
 
-    def probabilities(self, text: str) -> tuple[float, float, float]:
+    def _probabilities(self, text: str) -> tuple[float, float, float]:
         """P(refusal), P(partial), P(compliance) for a reply."""
         r, p, c = self.intercept
         weights = self.weights
