@@ -83,10 +83,12 @@ def list_judges() -> None:
     """List the available judges with one line each."""
     from redline import registry
 
-    for name in registry.judges.names():
+    names = list(registry.judges.names())
+    width = max(map(len, names), default=0)
+    for name in names:
         cls = registry.judges.get(name)
         doc = (cls.__doc__ or "").strip().splitlines()
-        click.echo(f"{name:10} {doc[0] if doc else ''}")
+        click.echo(f"{name:{width}}  {doc[0] if doc else ''}")
 
 
 @judges.command("eval")
