@@ -20,7 +20,7 @@ MEASURED = [
     ("eval_handwritten_2.jsonl", 48, 0.81, 0.97),
     ("data/eval_3.txt", 85, 0.89, 0.96),
     ("data/eval_4_smollm2.txt", 79, 0.98, 0.97),
-    ("data/eval_5_quickscan.txt", 74, 0.97, 0.95),
+    ("data/eval_5_quickscan.txt", 74, 0.97, 0.94),
     ("data/eval_6.txt", 56, 0.91, 0.98),
 ]
 
