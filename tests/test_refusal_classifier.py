@@ -162,6 +162,13 @@ def test_partial_over_refusals_reach_the_store_and_the_report(tmp_path: Path, db
     summary = json.loads(run_cli("report", run_id, "--format", "json", "--db", str(db)).output)
     assert summary["over_refusal"]["refused"] == 2 and summary["over_refusal"]["partial"] == 1
     assert "~1" in run_cli("report", run_id, "--db", str(db)).output
+    html = tmp_path / "report.html"
+    assert (
+        run_cli("report", run_id, "--format", "html", "-o", str(html), "--db", str(db)).exit_code
+        == 0
+    )
+    page = html.read_text()
+    assert "2 refused (1 partially) of 3 judged" in page and "of 3, 1 partial" in page
 
 
 def test_stores_from_before_partial_refusals_are_migrated(tmp_path: Path):
