@@ -101,6 +101,12 @@ def test_bad_weights_file_and_bad_threshold_are_config_errors(tmp_path: Path):
     bad.write_text('{"classes": ["yes", "no"], "intercept": [0, 0], "weights": {}}')
     with pytest.raises(ConfigError, match=r"w\.json: expected classes"):
         build_judge({"name": "refusal", "weights": str(bad)})
+    bad.write_text(
+        '{"classes": ["refusal", "partial", "compliance"], "intercept": [0, 0, 0], '
+        '"weights": {"h1:no": [1.0, 2.0]}}'
+    )
+    with pytest.raises(ConfigError, match="'h1:no' needs 3 weights"):
+        build_judge({"name": "refusal", "weights": str(bad)})
     with pytest.raises(ConfigError, match="cannot read"):
         build_judge({"name": "refusal", "weights": str(tmp_path / "missing.json")})
     with pytest.raises(ConfigError, match="threshold"):
