@@ -37,7 +37,10 @@ def responses(n: int) -> list[str]:
         if line.strip()
     ]
     texts += [e["response"] for e in read_examples(DATA / "eval_3.txt")]
-    return (texts * (n // len(texts) + 1))[:n]
+    repeated = (texts * (n // len(texts) + 1))[:n]
+    # Distinct strings, so that the classifier's reply cache never hits; "[i]" is a placeholder
+    # the classifier's features ignore, so each reply is still judged as written.
+    return [f"{text} [{i}]" for i, text in enumerate(repeated)]
 
 
 async def judge_all(spec: str, texts: list[str]) -> float:
@@ -57,7 +60,7 @@ def main() -> None:
     parser.add_argument("--judge", action="append", default=None)
     args = parser.parse_args()
     short = responses(args.n)
-    long = ["\n\n".join([text] * 6) for text in short[: args.n // 4]]
+    long = ["\n\n".join([text] * 6) for text in short[: args.n // 4]]  # distinct, like short
     result: dict[str, object] = {"responses": len(short), "long_responses": len(long)}
     for label, texts in (("short", short), ("long", long)):
         rates = {
