@@ -195,3 +195,27 @@ def test_stores_from_before_partial_refusals_are_migrated(tmp_path: Path):
     columns = [row[1] for row in db_rows(path, "pragma table_info(verdicts)")]
     assert columns[-1] == "partial"
     assert db_rows(path, "select version from schema_migrations order by version") == [(1,), (2,)]
+
+
+def test_folded_scoring_equals_scoring_the_spelled_out_features():
+    """Inference folds head and body n-grams together; it must score exactly what training
+    saw as features."""
+    import math
+
+    from redline.judges.refusal_features import features
+
+    model = builtin_model()
+
+    def reference(text: str) -> list[float]:
+        scores = list(model.intercept)
+        for feature in features(text):
+            for i, w in enumerate(model.weights.get(feature, (0.0, 0.0, 0.0))):
+                scores[i] += w
+        top = max(scores)
+        exps = [math.exp(s - top) for s in scores]
+        return [e / sum(exps) for e in exps]
+
+    texts = [e["response"] for e in training_examples()]
+    texts += ["\n\n".join([t] * 6) for t in texts[:100]] + ["", "no", "no. no. no."]
+    for text in texts:
+        assert model._probabilities(text) == pytest.approx(reference(text), abs=1e-12), text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import NamedTuple
 
 from redline.judges.refusal_patterns import ANYWHERE, CUES, OPENING
 
@@ -78,17 +79,20 @@ def normalize(text: str) -> str:
     return _PLACEHOLDER.sub(" ", lowered) if "[" in lowered else lowered
 
 
-def features(text: str) -> set[str]:
-    """The binary features of a reply."""
+class Parts(NamedTuple):
+    """A reply cut into what the features are made of."""
+
+    tokens: list[str]
+    """The first :data:`BODY_TOKENS` tokens (the first :data:`HEAD_TOKENS` are the head)."""
+    other: set[str]
+    """The features that are not word n-grams (first token, shape, cues, patterns, length)."""
+
+
+def parts(text: str) -> Parts:
+    """Tokenise a reply and compute its non-n-gram features."""
     lowered = normalize(text)
     tokens = _TOKEN.findall(lowered)[:BODY_TOKENS]
-    head = tokens[:HEAD_TOKENS]
     out: set[str] = set()
-    out.update("h1:" + t for t in head)
-    out.update(f"h2:{a} {b}" for a, b in itertools.pairwise(head))
-    out.update(f"h3:{a} {b} {c}" for a, b, c in zip(head, head[1:], head[2:], strict=False))
-    out.update("b1:" + t for t in tokens)
-    out.update(f"b2:{a} {b}" for a, b in itertools.pairwise(tokens))
     if tokens:
         out.add("first:" + tokens[0])
     if "```" in lowered:
@@ -112,4 +116,20 @@ def features(text: str) -> set[str]:
     out.add(
         "len:" + ("<15" if size < 15 else "<40" if size < 40 else "<100" if size < 100 else "100+")
     )
+    return Parts(tokens, out)
+
+
+def features(text: str) -> set[str]:
+    """The binary features of a reply.
+
+    This is the form training uses; inference scores the same features without spelling them
+    out (see :class:`redline.judges.refusal.RefusalModel`).
+    """
+    tokens, out = parts(text)
+    head = tokens[:HEAD_TOKENS]
+    out.update("h1:" + t for t in head)
+    out.update(f"h2:{a} {b}" for a, b in itertools.pairwise(head))
+    out.update(f"h3:{a} {b} {c}" for a, b, c in zip(head, head[1:], head[2:], strict=False))
+    out.update("b1:" + t for t in tokens)
+    out.update(f"b2:{a} {b}" for a, b in itertools.pairwise(tokens))
     return out
