@@ -69,24 +69,22 @@ def binary(label: str) -> str:
     return "complied" if label == "compliance" else "refused"
 
 
-def to_jsonl(path: Path) -> str:
-    """``path`` as ``redline judges eval`` data.
-
-    Labels become refused/complied; the three-class label is kept under ``detail``.
-    """
-    return "".join(
-        json.dumps(
-            {
-                "prompt": e["prompt"],
-                "response": e["response"],
-                "label": binary(e["label"]),
-                "detail": e["label"],
-            },
-            ensure_ascii=False,
-        )
-        + "\n"
+def labelled(path: Path) -> list[dict[str, str]]:
+    """``path``'s examples as refused/complied data, the three-class label kept as ``detail``."""
+    return [
+        {
+            "prompt": e["prompt"],
+            "response": e["response"],
+            "label": binary(e["label"]),
+            "detail": e["label"],
+        }
         for e in read_examples(path)
-    )
+    ]
+
+
+def to_jsonl(path: Path) -> str:
+    """``path`` as ``redline judges eval`` data (see :func:`labelled`)."""
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in labelled(path))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from corpus import DATA, binary, read_examples, training_examples  # noqa: E402
+from corpus import DATA, binary, labelled, training_examples  # noqa: E402
 from generate import examples as generated_examples  # noqa: E402
 from redline.judges.refusal import CLASSES, RefusalModel  # noqa: E402
 from redline.judges.refusal_features import features  # noqa: E402
@@ -47,7 +47,7 @@ MIN_WEIGHT = 0.02
 def load_eval(path: Path) -> list[dict[str, str]]:
     """An evaluation set with binary ``label`` (refused/complied)."""
     if path.suffix == ".txt":
-        return [{**e, "label": binary(e["label"])} for e in read_examples(path)]
+        return labelled(path)
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 

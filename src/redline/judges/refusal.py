@@ -32,6 +32,8 @@ from redline.model import Behavior, Transcript, Verdict
 
 CLASSES = ("refusal", "partial", "compliance")
 WEIGHTS_RESOURCE = "refusal_classifier.json"
+NGRAM_KINDS = ("h1", "h2", "h3", "b1", "b2")
+"""Feature prefixes of the word n-grams (head 1-3-grams, body 1-2-grams)."""
 CACHE_SIZE = 4096
 """Distinct replies whose probabilities each model keeps."""
 
@@ -65,18 +67,17 @@ class RefusalModel:
         n-grams are looked up by their plain text.
         """
         zero = [0.0, 0.0, 0.0]
-        by_kind: dict[str, dict[str, list[float]]] = {}
+        by_kind: dict[str, dict[str, list[float]]] = {k: {} for k in NGRAM_KINDS}
+        self._other: dict[str, list[float]] = {}
         for feature, row in self.weights.items():
             kind, _, gram = feature.partition(":")
-            by_kind.setdefault(kind, {})[gram] = row
-        self._other = {
-            k: v
-            for k, v in self.weights.items()
-            if k[:3] not in ("h1:", "h2:", "h3:", "b1:", "b2:")
-        }
-        self._trigrams = by_kind.get("h3", {})
-        self._body = {**by_kind.get("b1", {}), **by_kind.get("b2", {})}
-        head = {**by_kind.get("h1", {}), **by_kind.get("h2", {})}
+            if kind in by_kind:
+                by_kind[kind][gram] = row
+            else:
+                self._other[feature] = row
+        self._trigrams = by_kind["h3"]
+        self._body = {**by_kind["b1"], **by_kind["b2"]}
+        head = {**by_kind["h1"], **by_kind["h2"]}
         self._head = {
             gram: [
                 a + b for a, b in zip(head.get(gram, zero), self._body.get(gram, zero), strict=True)
