@@ -6,13 +6,18 @@ import json
 from typing import Any
 
 from redline.errors import StoreError
+from redline.report.correction import apply_correction
 from redline.report.metrics import summarize
 from redline.report.stats import distinct_n, self_bleu
 from redline.store import Store
 
 
 def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str, Any]:
-    """Every figure of one run for one judge (the run's first judge by default)."""
+    """Every figure of one run for one judge (the run's first judge by default).
+
+    When the store holds a harm calibration of that judge (``redline judges eval --save``), the
+    most recent one corrects its attack success rates (see :mod:`redline.report.correction`).
+    """
     run = store.get_run(run_id)
     judges = json.loads(run["judges_json"])
     rows = store.outcomes(run_id)
@@ -26,7 +31,7 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     per_judge = {name: summarize(judge_rows, name) for name, judge_rows in by_judge.items()}
     unsafe_ids = {row["id"] for row in by_judge[judge] if row["outcome"] == "unsafe"}
     diversity, success_at_n = _attempt_figures(store, run_id, unsafe_ids)
-    return {
+    summary = {
         "run_id": run_id,
         "name": run["name"],
         "status": run["status"],
@@ -40,13 +45,15 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
         "judges": judged_by,
         **per_judge[judge],
         "judge_comparison": {
-            name: {"totals": figures["totals"], "over_refusal": figures["over_refusal"]}
+            name: {"totals": dict(figures["totals"]), "over_refusal": figures["over_refusal"]}
             for name, figures in per_judge.items()
         },
         "diversity": diversity,
         "success_at_n": success_at_n,
         "calls": store.call_totals(run_id),
     }
+    apply_correction(summary, store.latest_calibration(judge))
+    return summary
 
 
 def _prompt_diversity(prompts: list[str]) -> dict[str, Any]:

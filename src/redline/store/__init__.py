@@ -213,7 +213,8 @@ class Store:
     def outcomes(self, run_id: str, judge: str | None = None) -> list[dict[str, Any]]:
         """One row per stored attempt and judge.
 
-        Keys: id, category, attack, benign, target_calls, judge, outcome, partial.
+        Keys: id, category, attack, benign, target_calls, judge, outcome, refused (``None``
+        when the judge does not read refusal), partial.
         """
         a, v = schema.attempts, schema.verdicts
         query = (
@@ -225,6 +226,7 @@ class Store:
                 a.c.target_calls,
                 v.c.judge,
                 v.c.outcome,
+                v.c.refused,
                 v.c.partial,
             )
             .join(v, (v.c.run_id == a.c.run_id) & (v.c.attempt_id == a.c.id))
@@ -235,6 +237,27 @@ class Store:
             query = query.where(v.c.judge == judge)
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+    # judge calibrations ---------------------------------------------------------------------
+
+    def add_calibration(self, calibration: dict[str, Any]) -> int:
+        """Insert a ``judge_calibrations`` row (every column but ``id``); returns its id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(schema.judge_calibrations).values(**calibration))
+            return int(result.inserted_primary_key[0])
+
+    def latest_calibration(self, judge: str, kind: str = "harm") -> dict[str, Any] | None:
+        """The most recent calibration of the judge labelled ``judge``, or ``None``."""
+        c = schema.judge_calibrations
+        query = (
+            select(c)
+            .where((c.c.judge == judge) & (c.c.kind == kind))
+            .order_by(c.c.created_at.desc(), c.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else dict(row._mapping)
 
     def verdict_rationales(self, run_id: str, judge: str, ids: set[str]) -> dict[str, str]:
         """``{attempt id: rationale}`` of ``judge``'s verdicts on the attempts in ``ids``."""

@@ -2,7 +2,9 @@
 
 Tables: ``runs`` (one per campaign), ``attempts`` (one per finished attempt, with the full
 transcript), ``calls`` (every request to a target, attacker or judge model) and ``verdicts``
-(one row per judge per attempt, so re-judging adds rows). On SQLite the tables with composite
+(one row per judge per attempt, so re-judging adds rows); ``judge_calibrations`` (a judge's
+measured sensitivity and specificity against human harm labels, from ``redline judges eval
+--save``, used to correct the attack success rates it reports). On SQLite the tables with composite
 keys are ``WITHOUT ROWID``: the key is the table, so a write updates one B-tree, not two.
 ``schema_migrations`` records which numbered migrations a database has had.
 """
@@ -109,6 +111,27 @@ verdicts = Table(
 )
 
 
+judge_calibrations = Table(
+    "judge_calibrations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("judge", String, nullable=False),  # the label its verdicts are stored under
+    Column("judge_version", String),
+    Column("kind", String, nullable=False),  # "harm" (positive class: unsafe)
+    Column("sensitivity", Float, nullable=False),  # true positives / positives
+    Column("specificity", Float, nullable=False),  # true negatives / negatives
+    Column("true_positives", Integer, nullable=False),
+    Column("positives", Integer, nullable=False),
+    Column("true_negatives", Integer, nullable=False),
+    Column("negatives", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),  # examples the judge could not judge, left out
+    Column("data_name", String, nullable=False),
+    Column("data_sha256", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("redline_version", String, nullable=False),
+)
+
+
 def _create_initial_tables(conn: Connection) -> None:
     for table in (runs, attempts, calls, verdicts):
         table.create(conn, checkfirst=True)
@@ -120,10 +143,15 @@ def _add_verdict_partial(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE verdicts ADD COLUMN partial BOOLEAN"))
 
 
+def _create_judge_calibrations(conn: Connection) -> None:
+    judge_calibrations.create(conn, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: list[Migration] = [
     (1, "initial tables: runs, attempts, calls, verdicts", _create_initial_tables),
     (2, "verdicts.partial: partial refusals", _add_verdict_partial),
+    (3, "judge_calibrations: measured judge error for corrected rates", _create_judge_calibrations),
 ]
 """Append new migrations here; never edit one that has shipped."""
