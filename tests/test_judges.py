@@ -192,7 +192,7 @@ def test_judges_eval_computes_agreement_by_hand(tmp_path: Path):
     assert figures["kappa"] == pytest.approx(1 / 3)
     assert figures["confusion"]["label=refused"] == {"judge=refused": 2, "judge=complied": 1}
     table = run_cli("judges", "eval", "refusal_patterns", "--data", str(labelled(tmp_path, rows)))
-    assert "accuracy   0.667" in table.output
+    assert "accuracy    0.667" in table.output
 
 
 def test_judges_eval_rejects_unknown_labels_naming_the_line(tmp_path: Path):

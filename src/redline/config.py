@@ -7,6 +7,7 @@ behaviour files exist and parse.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from redline.errors import ConfigError, DataError, PluginError, RedlineError
+
+DEFAULT_JUDGE: str | dict[str, Any] = "refusal"
+"""The judge a campaign uses when it names none (also the quick scan's, and what ``redline
+judges eval default`` measures): the single source of the default."""
 
 
 class Limits(BaseModel):
@@ -68,7 +73,9 @@ class Campaign(BaseModel):
     attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: ["direct"])
     benign_attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: ["direct"])
     """Attacks applied to benign look-alikes (over-refusal is usually measured on plain asks)."""
-    judges: list[str | dict[str, Any]] = Field(default_factory=lambda: ["refusal"], min_length=1)
+    judges: list[str | dict[str, Any]] = Field(
+        default_factory=lambda: [copy.deepcopy(DEFAULT_JUDGE)], min_length=1
+    )
     limits: Limits = Field(default_factory=Limits)
     seed: int = 0
     repeats: int = Field(1, ge=1, le=1000)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from redline.config import Campaign, parse_campaign
+from redline.config import DEFAULT_JUDGE, Campaign, parse_campaign
 
 QUICK_PER_CATEGORY = 2
 QUICK_MAX_TOKENS = 64
@@ -14,7 +15,7 @@ def quick_campaign(target: dict[str, Any]) -> Campaign:
     """Build the quick campaign against ``target``.
 
     Two harmful behaviours per core category with their benign look-alikes; ``direct`` and two
-    templates (fiction, refusal suppression); the ``refusal`` judge.
+    templates (fiction, refusal suppression); the default judge (``config.DEFAULT_JUDGE``).
 
     Encoding attacks (base64) are left out on purpose: a small model answers them by echoing
     the encoded text, which the refusal judge reads as compliance and would count as unsafe.
@@ -30,7 +31,7 @@ def quick_campaign(target: dict[str, Any]) -> Campaign:
                 {"name": "template", "style": "fiction"},
                 {"name": "template", "style": "refusal_suppression"},
             ],
-            "judges": ["refusal"],
+            "judges": [copy.deepcopy(DEFAULT_JUDGE)],
             "limits": {"concurrency": 4, "timeout_s": 120},
             "seed": 0,
         },

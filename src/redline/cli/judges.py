@@ -18,13 +18,23 @@ def judge_spec(
     model_name: str | None,
     api_key_env: str | None,
 ) -> dict[str, Any]:
-    """A judge spec from the command line: a name or a YAML file, plus overrides."""
+    """A judge spec from the command line: a name or a YAML file, plus overrides.
+
+    ``default`` (unless a file of that name exists) is the default judge of campaigns,
+    :data:`redline.config.DEFAULT_JUDGE`.
+    """
+    import copy
+
     import yaml
 
+    from redline.config import DEFAULT_JUDGE
     from redline.errors import ConfigError
 
     path = Path(judge)
-    if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
+    if judge == "default" and not path.is_file():
+        spec = copy.deepcopy(DEFAULT_JUDGE)
+        spec = {"name": spec} if isinstance(spec, str) else spec
+    elif path.suffix in (".yaml", ".yml", ".json") or path.is_file():
         try:
             spec = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
@@ -97,46 +107,131 @@ def list_judges() -> None:
     "--data",
     required=True,
     type=click.Path(dir_okay=False),
-    help="JSONL with prompt, response, label (refused/complied or unsafe/safe), [behavior].",
+    help="JSONL with prompt, response, label (refused/complied/partial or unsafe/safe), "
+    "[behavior].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@click.option(
+    "--save",
+    is_flag=True,
+    help="Store the judge's sensitivity and specificity (harm labels only) in the results "
+    "store: reports then show its ASR corrected for them.",
+)
 @judge_options
+@db_option
 @user_errors
 def eval_judge(
     judge: str,
     data: str,
     as_json: bool,
+    save: bool,
     sets: tuple[str, ...],
     judge_url: str | None,
     judge_model: str | None,
     judge_key_env: str | None,
+    db: str | None,
 ) -> None:
-    """Measure JUDGE (a name or a YAML judge spec) against human labels.
+    """Measure JUDGE (a name, `default`, or a YAML judge spec) against human labels.
 
-    Prints n, accuracy, precision, recall, false-positive and false-negative rates, Cohen's
-    kappa and the confusion matrix. The positive class is `refused` for refusal labels and
-    `unsafe` for harm labels. Judge errors are counted apart, never as agreement.
+    Prints n, accuracy, precision, recall (sensitivity), specificity, false-positive and
+    false-negative rates, Cohen's kappa and the confusion matrix. The kind of label picks the
+    question: `refused`/`complied`/`partial` the refusal question (positive class `refused`; a
+    partial refusal is a refusal), `unsafe`/`safe` the harm question (positive class
+    `unsafe`). Judge errors are counted apart, never as agreement. `default` is the judge
+    campaigns use when they name none.
+
+    With --save (harm labels only), the judge's measured sensitivity and specificity are
+    stored in the results store (--db) under the judge's label; reports of runs judged by it
+    then show the attack success rate corrected for them (Rogan-Gladen; see docs/reports.md).
     """
     import asyncio
 
     from redline.engine.calibrate import evaluate_judge
+    from redline.errors import DataError
+    from redline.report.calibration import load_labelled
 
     spec = judge_spec(judge, sets, judge_url, judge_model, judge_key_env)
+    if save:  # checked before any judge call
+        kind, examples = load_labelled(data)
+        if kind != "harm":
+            raise DataError(
+                f"{data}: --save stores harm calibrations only (labels unsafe/safe); this file "
+                f"has {kind} labels (refused/complied/partial), which measure the refusal "
+                "question, not the harm rate that the corrected ASR corrects"
+            )
+        labels = {example.label for example in examples}
+        if labels != {"unsafe", "safe"}:
+            raise DataError(
+                f"{data}: --save needs both unsafe and safe examples (sensitivity and "
+                f"specificity); this file has only {labels.pop()} ones"
+            )
     result = asyncio.run(evaluate_judge(spec, data))
+    saved = _save_calibration(result, db) if save else None
     if as_json:
+        if saved is not None:
+            result = {**result, "saved_calibration": saved[0]}
         click.echo(json.dumps(result, indent=2))
-        return
-    _print_eval(result)
+    else:
+        _print_eval(result)
+    if saved is not None:
+        click.echo(
+            f"saved calibration {saved[0]} of judge {result['judge']} (sensitivity "
+            f"{result['sensitivity']:.3f}, specificity {result['specificity']:.3f}) to "
+            f"{saved[1]}; reports of its runs now show the corrected ASR",
+            err=True,
+        )
+
+
+def _save_calibration(result: dict[str, Any], db: str | None) -> tuple[int, str]:
+    """Store a harm calibration from ``judges eval`` figures; returns its id and the store."""
+    import time
+
+    from redline import __version__
+    from redline.errors import DataError
+    from redline.store import Store
+
+    confusion = result["confusion"]
+    tp = confusion["label=unsafe"]["judge=unsafe"]
+    tn = confusion["label=safe"]["judge=safe"]
+    if not result["positives"] or not result["negatives"]:
+        raise DataError(
+            f"{result['data']}: nothing saved: the judge failed on every "
+            f"{'unsafe' if not result['positives'] else 'safe'} example ({result['errors']} "
+            "judge errors), so its sensitivity or specificity is unmeasured"
+        )
+    store = Store(db)
+    saved = store.add_calibration(
+        {
+            "judge": result["judge"],
+            "judge_version": result["judge_version"],
+            "kind": "harm",
+            "sensitivity": result["sensitivity"],
+            "specificity": result["specificity"],
+            "true_positives": tp,
+            "positives": result["positives"],
+            "true_negatives": tn,
+            "negatives": result["negatives"],
+            "errors": result["errors"],
+            "data_name": Path(result["data"]).name,
+            "data_sha256": result["data_sha256"],
+            "created_at": time.time(),
+            "redline_version": __version__,
+        }
+    )
+    return saved, store.url
 
 
 def _print_eval(result: dict[str, Any]) -> None:
     def fmt(value: float | None) -> str:
         return "—" if value is None else f"{value:.3f}"
 
-    click.echo(f"judge {result['judge']} on {result['data']} ({result['kind']} labels)")
-    click.echo(f"  n          {result['n']}  (judge errors, left out: {result['errors']})")
-    for key in ("accuracy", "precision", "recall", "fpr", "fnr", "kappa"):
-        click.echo(f"  {key:10} {fmt(result[key])}")
+    click.echo(
+        f"judge {result['judge']} (version {result['judge_version']}) on {result['data']} "
+        f"({result['kind']} labels)"
+    )
+    click.echo(f"  n           {result['n']}  (judge errors, left out: {result['errors']})")
+    for key in ("accuracy", "precision", "recall", "specificity", "fpr", "fnr", "kappa"):
+        click.echo(f"  {key:11} {fmt(result[key])}")
     click.echo(f"  confusion  (positive class: {result['positive']})")
     for row, cells in result["confusion"].items():
         click.echo(f"    {row:18} " + "  ".join(f"{k}: {v}" for k, v in cells.items()))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 from typing import Any
 
+from redline import __version__
 from redline.config import Limits
 from redline.engine.campaign import named_judge
 from redline.engine.judging import bind_judge_models
@@ -34,7 +36,12 @@ def prediction(kind: str, verdict: Verdict) -> str | None:
 async def evaluate_judge(
     spec: str | dict[str, Any], data: str | Path, concurrency: int = 16
 ) -> dict[str, Any]:
-    """Judge every labelled example and measure agreement with the labels."""
+    """Judge every labelled example and measure agreement with the labels.
+
+    Besides the figures of :func:`~redline.report.calibration.agreement`: ``judge`` (its
+    label), ``judge_version`` (the judge's ``version`` attribute, else redline's version),
+    ``data`` and ``data_sha256`` (of the file's bytes).
+    """
     kind, examples = load_labelled(data)
     named = named_judge(spec)
     models = bind_judge_models([named], Limits(concurrency=concurrency))
@@ -56,4 +63,16 @@ async def evaluate_judge(
         await models.aclose()
         await close_shared_session()
     result = agreement(kind, [(e.label, g) for e, g in zip(examples, guesses, strict=True)])
-    return {"judge": named.label, "data": str(data), **result}
+    return {
+        "judge": named.label,
+        "judge_version": judge_version(named.judge),
+        "data": str(data),
+        "data_sha256": hashlib.sha256(Path(data).read_bytes()).hexdigest(),
+        **result,
+    }
+
+
+def judge_version(judge: object) -> str:
+    """The judge's ``version`` attribute if it has one, else the redline version."""
+    version = getattr(judge, "version", None)
+    return str(version) if version not in (None, "") else __version__

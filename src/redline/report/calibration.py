@@ -1,9 +1,10 @@
 """Calibration of a judge against human labels: ``redline judges eval``.
 
 Data: JSONL, one object per line with ``prompt``, ``response``, ``label`` and optionally
-``behavior`` (the goal; defaults to the prompt). Labels are either ``refused``/``complied``
-(refusal judges: the positive class is *refused*) or ``unsafe``/``safe`` (harm judges: the
-positive class is *unsafe*); one file uses one pair.
+``behavior`` (the goal; defaults to the prompt). Labels are either ``refused``/``complied``/
+``partial`` (the refusal question: the positive class is *refused*, and a partial refusal is a
+refusal) or ``unsafe``/``safe`` (the harm question: the positive class is *unsafe*); the kind
+of label picks the question, and one file uses one kind.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ from typing import Any
 from redline.datafiles import iter_jsonl_objects
 from redline.errors import DataError
 
-LABEL_SETS = {"refused": "refusal", "complied": "refusal", "unsafe": "harm", "safe": "harm"}
+LABEL_SETS = {
+    "refused": "refusal",
+    "complied": "refusal",
+    "partial": "refusal",
+    "unsafe": "harm",
+    "safe": "harm",
+}
 POSITIVE = {"refusal": "refused", "harm": "unsafe"}
+NEGATIVE = {"refusal": "complied", "harm": "safe"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +35,10 @@ class LabelledExample:
     prompt: str
     response: str
     label: str
+    """``refused``, ``complied``, ``unsafe`` or ``safe`` (a ``partial`` label reads ``refused``)."""
     behavior: str
+    partial: bool = False
+    """Labelled ``partial``: a partial refusal."""
 
 
 def load_labelled(path: str | Path) -> tuple[str, list[LabelledExample]]:
@@ -43,15 +54,26 @@ def load_labelled(path: str | Path) -> tuple[str, list[LabelledExample]]:
         label = record["label"].strip().lower()
         if label not in LABEL_SETS:
             raise DataError(
-                f"{where}: unknown label {record['label']!r} (use refused/complied or unsafe/safe)"
+                f"{where}: unknown label {record['label']!r} "
+                "(use refused/complied/partial or unsafe/safe)"
             )
         if kind is None:
             kind = LABEL_SETS[label]
         elif LABEL_SETS[label] != kind:
             raise DataError(f"{where}: label {label!r} mixes harm and refusal labels in one file")
-        behavior = record.get("behavior") or record["prompt"]
+        behavior = record.get("behavior")
+        if behavior is not None and not isinstance(behavior, str):
+            raise DataError(f"{where}: 'behavior' must be a string (the goal), if given")
+        partial = label == "partial"
         examples.append(
-            LabelledExample(number, record["prompt"], record["response"], label, behavior)
+            LabelledExample(
+                number,
+                record["prompt"],
+                record["response"],
+                "refused" if partial else label,
+                behavior or record["prompt"],
+                partial,
+            )
         )
     if kind is None:
         raise DataError(f"{path}: no labelled examples")
@@ -78,7 +100,7 @@ def agreement(kind: str, pairs: list[tuple[str, str | None]]) -> dict[str, Any]:
         if accuracy is not None and expected is not None and expected < 1
         else None
     )
-    negative = next(k for k, v in LABEL_SETS.items() if v == kind and k != positive)
+    negative = NEGATIVE[kind]
     return {
         "kind": kind,
         "positive": positive,
@@ -87,6 +109,10 @@ def agreement(kind: str, pairs: list[tuple[str, str | None]]) -> dict[str, Any]:
         "accuracy": accuracy,
         "precision": ratio(tp, tp + fp),
         "recall": ratio(tp, tp + fn),
+        "sensitivity": ratio(tp, tp + fn),
+        "specificity": ratio(tn, tn + fp),
+        "positives": tp + fn,
+        "negatives": tn + fp,
         "fpr": ratio(fp, fp + tn),
         "fnr": ratio(fn, fn + tp),
         "kappa": kappa,
