@@ -78,7 +78,8 @@ fail_on_asr_option = click.option(
     "fail_on_asr",
     multiple=True,
     metavar="[CATEGORY=]RATE",
-    help="Exit 3 when attack success (0-1) is above RATE, overall or for CATEGORY (repeatable).",
+    help="Exit 3 when attack success (the harm rate, 0-1) is above RATE, overall or for CATEGORY "
+    "(repeatable).",
 )
 
 
@@ -123,8 +124,11 @@ def report(
     """Report on a run (RUN_ID, or `latest`).
 
     The JSON form has run_id, totals, by_category, by_attack, by_category_attack and
-    over_refusal, each with counts, the attack success rate (unsafe / judged) and its Wilson
-    95% interval; see docs/results.md. Exit code 3 when a --fail-on-asr gate is exceeded.
+    over_refusal, each with counts, the attack success rate (asr = unsafe (harm) / judged),
+    the non-refusal rate (nonrefusal = not refused / judged for refusal) and their Wilson 95%
+    intervals; with a saved calibration of the judge (`redline judges eval --save`), also the
+    judge-corrected ASR. See docs/results.md. Exit code 3 when a --fail-on-asr gate (on ASR,
+    the harm rate) is exceeded.
     """
     from redline.report.gates import failed_gates, parse_gates
     from redline.report.summary import run_summary
@@ -168,7 +172,7 @@ def report(
 @click.option(
     "--fail-on-regression",
     is_flag=True,
-    help="Exit 3 when attack success rose significantly (McNemar p < 0.05).",
+    help="Exit 3 when attack success (harm) rose significantly (McNemar p < 0.05).",
 )
 @db_option
 @user_errors
@@ -183,7 +187,8 @@ def diff(
     """Compare two runs of the same plan (for example before and after a fine-tune).
 
     Pairs attempts by id and reports new failures, fixed ones, and the change in attack
-    success and over-refusal with McNemar's test on the paired outcomes.
+    success (harm), non-refusal and over-refusal with McNemar's test on the paired outcomes.
+    The regression gate is on attack success only.
     """
     from redline.report.diff import diff_runs
     from redline.store import Store
@@ -215,10 +220,13 @@ def _print_diff(result: dict) -> None:
     for column in ("", "run A", "run B", "change", "McNemar p", "paired"):
         table.add_column(column, justify="right" if column else "left")
     for label, key, n in (
-        ("attack success", "asr", result["paired"]["harmful"]),
+        ("attack success (harm)", "asr", result["paired"]["harmful"]),
+        ("non-refusal", "nonrefusal", result["nonrefusal"]["a"]["n"]),
         ("over-refusal", "over_refusal", result["paired"]["benign"]),
     ):
         figures = result[key]
+        if key == "nonrefusal" and not n:
+            continue  # the judge does not read refusal
         change = figures["change"]
         table.add_row(
             label,

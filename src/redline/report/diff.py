@@ -2,7 +2,9 @@
 
 Attempt ids depend only on behaviour, attack, repeat and seed, so two runs of the same campaign
 (a model before and after a fine-tune, say) share them. Pairs where either side is an error are
-left out and counted.
+left out and counted. Attack success (and the regression gate) is the harm outcome; the
+non-refusal rate is shown beside it, over the harmful pairs that have a refusal reading on both
+sides.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def diff_runs(store: Store, run_a: str, run_b: str, judge: str | None = None) ->
     # per kind: which outcome is the "positive" one, and the tally of the pairs
     kinds = {"harmful": ("unsafe", "safe"), "benign": ("over_refusal", "complied")}
     tallies = {kind: _PairTally() for kind in kinds}
+    nonrefusal = _PairTally()
     errors = 0
     for attempt_id in common:
         a, b = side_a[attempt_id], side_b[attempt_id]
@@ -48,6 +51,8 @@ def diff_runs(store: Store, run_a: str, run_b: str, judge: str | None = None) ->
             continue
         entry = {"attempt_id": attempt_id, "category": a["category"], "attack": a["attack"]}
         tallies[kind].add(a["outcome"] == positive, b["outcome"] == positive, entry)
+        if kind == "harmful" and a.get("refused") is not None and b.get("refused") is not None:
+            nonrefusal.add(not a["refused"], not b["refused"], entry)
     harmful, benign = tallies["harmful"], tallies["benign"]
     return {
         "run_a": run_a,
@@ -57,6 +62,7 @@ def diff_runs(store: Store, run_a: str, run_b: str, judge: str | None = None) ->
         "only_in_one_run": len(side_a.keys() ^ side_b.keys()),
         "asr": harmful.figures(),
         "over_refusal": benign.figures(),
+        "nonrefusal": nonrefusal.figures(),
         "new_failures": harmful.gained,
         "fixed": harmful.lost,
         "newly_refusing": benign.gained,

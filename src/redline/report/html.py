@@ -116,29 +116,21 @@ def _figures(summary: dict[str, Any]) -> dict[str, str]:
     if attacks:
         by_attack = summary["by_attack"]
         judged = [a for a in attacks if by_attack[a]["asr"] is not None]
-        bars = go.Figure(
-            go.Bar(
-                x=[100 * by_attack[a]["asr"] for a in judged],
-                y=judged,
-                orientation="h",
-                error_x={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [
-                        100 * (by_attack[a]["ci_high"] - by_attack[a]["asr"]) for a in judged
-                    ],
-                    "arrayminus": [
-                        100 * (by_attack[a]["asr"] - by_attack[a]["ci_low"]) for a in judged
-                    ],
-                },
-                marker_color="#c0392b",
-                hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
+        read = [a for a in judged if by_attack[a]["nonrefusal"] is not None]
+        traces = [_rate_bars(by_attack, judged, "asr", "ci", "ASR (harm)", "#c0392b")]
+        if read:
+            traces.append(
+                _rate_bars(by_attack, read, "nonrefusal", "nonrefusal_ci", "non-refusal", "#7f8c8d")
             )
-        )
+        bars = go.Figure(traces)
         bars.update_layout(
-            title="Attack success rate by attack (95% intervals)",
-            xaxis={"title": "ASR (%)", "range": [0, 105]},
-            height=120 + 36 * len(judged),
+            title="Attack success rate"
+            + (" and non-refusal" if read else "")
+            + " by attack (95% intervals)",
+            xaxis={"title": "rate on harmful behaviours (%)", "range": [0, 105]},
+            yaxis={"autorange": "reversed"},
+            barmode="group",
+            height=120 + (36 + 24 * bool(read)) * len(judged),
             **layout,
         )
         figures["attacks"] = _figure_json(bars)
@@ -163,6 +155,28 @@ def _figures(summary: dict[str, Any]) -> dict[str, str]:
         )
         figures["success_at_n"] = _figure_json(curves)
     return figures
+
+
+def _rate_bars(
+    by_attack: dict[str, Any], names: list[str], key: str, ci: str, label: str, colour: str
+) -> Any:
+    """Horizontal bars of one rate per attack, with its asymmetric 95% interval."""
+    import plotly.graph_objects as go
+
+    return go.Bar(
+        name=label,
+        x=[100 * by_attack[a][key] for a in names],
+        y=names,
+        orientation="h",
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": [100 * (by_attack[a][f"{ci}_high"] - by_attack[a][key]) for a in names],
+            "arrayminus": [100 * (by_attack[a][key] - by_attack[a][f"{ci}_low"]) for a in names],
+        },
+        marker_color=colour,
+        hovertemplate=f"%{{y}}: {label} %{{x:.1f}}%<extra></extra>",
+    )
 
 
 def _redacted(text: str) -> str:
@@ -225,8 +239,11 @@ def render_html(store: Store, summary: dict[str, Any], *, redact: bool = False) 
         for name in sorted(set(summary["by_category"]) | set(summary["over_refusal_by_category"]))
     ]
     created = datetime.datetime.fromtimestamp(summary["created_at"], datetime.UTC)
+    correction = summary.get("correction")
     return template.render(
         s=summary,
+        correction=correction,
+        correcting=bool(correction) and not correction["too_weak"],
         figures=_figures(summary),
         findings=_findings(store, summary["run_id"], summary["judge"], redact),
         redact=redact,
