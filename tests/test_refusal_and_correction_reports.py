@@ -275,7 +275,17 @@ def test_eval_save_then_reports_show_the_judge_corrected_asr(db: Path, tmp_path:
         ("safe", "safe"): 1,
         ("safe", "unsafe"): 1,
     }
-    save(db, write_labels(tmp_path / "weak.jsonl", weak))
+    weak_eval = run_cli(
+        "judges",
+        "eval",
+        "refusal_patterns",
+        "--data",
+        str(write_labels(tmp_path / "weak.jsonl", weak)),
+        "--save",
+        "--db",
+        str(db),
+    )
+    assert weak_eval.exit_code == 0 and "too weak to correct" in weak_eval.stderr
     summary = report_json(db, run_id)
     assert summary["correction"]["too_weak"] is True
     assert summary["totals"]["asr_corrected"] is None and summary["totals"]["asr"] == 0.25

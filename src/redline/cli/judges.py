@@ -174,10 +174,19 @@ def eval_judge(
     else:
         _print_eval(result)
     if saved is not None:
+        from redline.report.correction import MIN_YOUDEN
+
+        youden = result["sensitivity"] + result["specificity"] - 1
+        effect = (
+            f"the judge is too weak to correct (sensitivity + specificity - 1 = {youden:.3f} "
+            f"<= {MIN_YOUDEN}): reports of its runs will say so"
+            if youden <= MIN_YOUDEN
+            else "reports of its runs now show the judge-corrected ASR"
+        )
         click.echo(
             f"saved calibration {saved[0]} of judge {result['judge']} (sensitivity "
             f"{result['sensitivity']:.3f}, specificity {result['specificity']:.3f}) to "
-            f"{saved[1]}; reports of its runs now show the corrected ASR",
+            f"{saved[1]}; {effect}",
             err=True,
         )
 
