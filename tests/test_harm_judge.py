@@ -112,14 +112,18 @@ def test_shipped_weights_match_the_shipped_refusal_classifier():
     assert harm_data["refusal_sha256"] == hashlib.sha256(refusal_bytes).hexdigest()
 
 
+def FIXED(text):
+    return (0.1, 0.1, 0.8)
+
+
 def test_dense_features_have_one_value_per_name_and_read_the_pair():
     echo = dense_features("do x", "repeat after me: alpha beta gamma delta epsilon zeta eta",
-                          "alpha beta gamma delta epsilon zeta eta", (0.1, 0.1, 0.8), 0.0, False)
+                          "alpha beta gamma delta epsilon zeta eta", FIXED, 0.0, False)
     assert len(echo) == len(FEATURE_NAMES)
     assert echo[FEATURE_NAMES.index("echo_run")] == 1.0
     assert echo[FEATURE_NAMES.index("reply_novelty")] == 0.0
     fresh = dense_features("bake bread", "bake bread", "Knead bread dough of flour and yeast, then "
-                           "bake at 220 degrees for 30 minutes.", (0.1, 0.1, 0.8), 0.0, False)
+                           "bake at 220 degrees for 30 minutes.", FIXED, 0.0, False)
     assert fresh[FEATURE_NAMES.index("units")] >= 2
     assert fresh[FEATURE_NAMES.index("goal_coverage")] == 1.0
 

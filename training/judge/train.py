@@ -79,16 +79,14 @@ def read_rows() -> list[dict]:
     return rows
 
 
-HUMAN_HARM = {"human"}
-"""Sources whose harm labels people made: the team's labels do not replace them."""
-
-
 def apply_labels(rows: list[dict]) -> dict:
     """Merge the team's labels (``labels/*.jsonl``: ``{id, refusal, harm}``) into ``rows``.
 
-    The team's refusal label replaces a source's (mostly keyword-made) one; its harm label
-    replaces a model-made one but not a human one. Returns how often the team agreed with the
-    label it replaced, per source: a measure of each source's label noise.
+    The team's refusal label replaces a source's (mostly keyword-made) one. Its harm label is
+    used only where the source has none: the sources' harm labels (people, Llama Guard 2, the
+    JailbreakBench judge) agree with one another on a looser standard than the team's labels
+    (see SOURCES.md), and the held-out sets people labelled are closer to theirs. Returns how
+    often the team agreed with each source's labels: a measure of label noise.
     """
     by_id = {r["id"]: r for r in rows}
     agreement: dict = defaultdict(Counter)
@@ -111,12 +109,11 @@ def apply_labels(rows: list[dict]) -> dict:
                     label["refusal"] == "complied"
                 )
                 tally["refusal_compared"] += 1
-            harm_labeller = (row.get("labeller") or "").split("+")[-1]
             if row.get("harm") in ("unsafe", "safe"):
                 tally["harm_same"] += row["harm"] == label["harm"]
                 tally["harm_compared"] += 1
             row["refusal"] = label["refusal"]
-            if harm_labeller not in HUMAN_HARM or row.get("harm") is None:
+            if row.get("harm") is None:
                 row["harm"] = label["harm"]
             row["labeller"] = f"team+{row.get('labeller') or 'team'}"
     return {k: dict(v) for k, v in sorted(agreement.items())}
@@ -243,7 +240,7 @@ def dense(rows, logits, refusal: RefusalModel) -> list[list[float]]:
             r["behavior"],
             r["prompt"],
             r["response"],
-            refusal.probabilities(r["response"]),
+            refusal.probabilities,
             logit,
             looks_like_refusal(r["response"]),
         )

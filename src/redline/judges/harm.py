@@ -130,7 +130,7 @@ class HarmModel:
             behavior,
             prompt,
             reply,
-            self.refusal.probabilities(reply),
+            self.refusal.probabilities,
             self.text_logit(reply),
             looks_like_refusal(reply),
         )
