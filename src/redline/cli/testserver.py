@@ -38,7 +38,9 @@ from redline.cli import user_errors
     "faults",
     multiple=True,
     metavar="KIND=RATE",
-    help="Inject a fault at random: KIND is 429, 500, timeout, malformed, empty or garbage.",
+    help="Inject a fault at random: KIND is 429, 500, timeout, malformed, empty, garbage, "
+    "surrogate (a lone UTF-16 surrogate in the reply) or echo_headers (a 401 echoing the "
+    "request headers).",
 )
 @click.option(
     "--retry-after", default=1.0, show_default=True, type=float, help="Retry-After on 429s."

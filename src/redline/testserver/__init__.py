@@ -1,4 +1,4 @@
-"""An OpenAI-compatible test server: scripted replies, latency and injected faults.
+r"""An OpenAI-compatible test server: scripted replies, latency and injected faults.
 
 Used by redline's own tests and benchmarks, and by users who want a dry run without a model::
 
@@ -17,7 +17,10 @@ Faults, injected deterministically by a marker in the prompt, or at random with 
 
 - ``[[fault:429]]`` 429 with ``Retry-After``; ``[[fault:500]]``; ``[[fault:timeout]]`` (never
   answers in time); ``[[fault:malformed]]`` (a body that is not JSON); ``[[fault:empty]]`` (empty
-  content); ``[[fault:garbage]]`` (JSON without ``choices``).
+  content); ``[[fault:garbage]]`` (JSON without ``choices``); ``[[fault:surrogate]]`` (a 200
+  reply whose content holds a lone UTF-16 surrogate, ``"\ud800"``: valid JSON, not valid
+  Unicode); ``[[fault:echo_headers]]`` (a 401 whose error body echoes the request headers,
+  ``Authorization`` first, as some gateways do).
 - ``[[fault:429x2]]`` fails the first 2 requests carrying that exact prompt, then answers: for
   testing that retries recover.
 
@@ -43,8 +46,10 @@ from typing import Any
 from aiohttp import web
 
 REFUSAL = "I'm sorry, but I can't help with that request."
-FAULT_MARKER = re.compile(r"\[\[fault:(429|500|timeout|malformed|empty|garbage)(?:x(\d+))?\]\]")
-FAULTS = ("429", "500", "timeout", "malformed", "empty", "garbage")
+FAULTS = ("429", "500", "timeout", "malformed", "empty", "garbage", "surrogate", "echo_headers")
+FAULT_MARKER = re.compile(r"\[\[fault:(" + "|".join(FAULTS) + r")(?:x(\d+))?\]\]")
+SURROGATE_REPLY = "Sure, here it is: \ud800 (a lone surrogate)."
+"""The ``surrogate`` fault's reply: sent as the JSON escape ``\\ud800``."""
 
 
 @dataclass
@@ -150,7 +155,7 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
     app = web.Application()
 
     async def answer(
-        prompt: str, conversation: str | None = None
+        prompt: str, conversation: str | None = None, headers: Any = None
     ) -> tuple[web.Response | None, str | None]:
         """Apply latency and faults; return an early response, or the reply text."""
         state.requests += 1
@@ -174,12 +179,21 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
             )
         elif fault == "garbage":
             response = web.json_response({"unexpected": True})
+        elif fault == "echo_headers":
+            echoed = dict(headers or {})
+            first = {k: echoed.pop(k) for k in list(echoed) if k.lower() == "authorization"}
+            response = web.json_response(
+                {"error": {"message": "invalid credentials", "request_headers": first | echoed}},
+                status=401,
+            )
         if response is not None:
             state.by_status[response.status] += 1
             return response, None
         state.by_status[200] += 1
         if fault == "empty":
             return None, ""
+        if fault == "surrogate":
+            return None, SURROGATE_REPLY
         return None, compose_reply(state.config, state.rules, prompt, conversation)
 
     async def chat_completions(request: web.Request) -> web.Response:
@@ -192,7 +206,7 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
         conversation = "\n".join(
             str(m.get("content") or "") for m in messages or [] if isinstance(m, dict)
         )
-        early, text = await answer(prompt, conversation)
+        early, text = await answer(prompt, conversation, request.headers)
         if early is not None:
             return early
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages or [])
@@ -201,7 +215,7 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
     async def app_chat(request: web.Request) -> web.Response:
         body = await request.json()
         prompt = body.get("prompt") or _last_user(body.get("messages"))
-        early, text = await answer(prompt)
+        early, text = await answer(prompt, headers=request.headers)
         if early is not None:
             return early
         return web.json_response({"output": {"text": text}, "tokens": {"in": len(prompt.split())}})
