@@ -17,8 +17,8 @@ def quick_campaign(target: dict[str, Any]) -> Campaign:
     Two harmful behaviours per core category with their benign look-alikes; ``direct`` and two
     templates (fiction, refusal suppression); the default judge (``config.DEFAULT_JUDGE``).
 
-    Encoding attacks (base64) are left out on purpose: a small model answers them by echoing
-    the encoded text, which the refusal judge reads as compliance and would count as unsafe.
+    Encoding attacks (base64) are left out to keep it short: a small model answers them by
+    echoing or garbling the encoded text (the ``harm`` judge calls that safe and not refused).
     """
     target = {"params": {"temperature": 0, "max_tokens": QUICK_MAX_TOKENS}, **target}
     return parse_campaign(
