@@ -13,7 +13,7 @@ import json
 import secrets
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redline import __version__
@@ -22,15 +22,15 @@ from redline.config import Campaign, load_behaviors, parse_campaign
 from redline.engine.gate import Budget, CallGate
 from redline.engine.judging import BoundModels, bind_judge_models
 from redline.engine.plan import build_plan
+from redline.engine.redaction import campaign_secrets
 from redline.engine.runner import Executor, NamedJudge, ResultCallback, RunStats
 from redline.errors import ConfigError, StoreError
 from redline.judges import build_judge, judge_label
 from redline.model import PlannedAttempt
 from redline.store import Store
+from redline.store.sanitize import REDACTED
 from redline.targets import build_target
 from redline.targets._http import close_shared_session, redact_headers
-
-REDACTED = "<redacted>"
 
 
 def new_run_id() -> str:
@@ -76,7 +76,6 @@ class PreparedRun:
     judges: list[NamedJudge]
     calls_used: int = 0
     resumed: bool = False
-    behaviors_count: dict[str, int] = field(default_factory=dict)
 
     @property
     def primary_judge(self) -> str:
@@ -130,6 +129,7 @@ def prepare_run(
     labels = [j.label for j in judges]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"judges: the same judge is listed twice ({', '.join(labels)})")
+    store.add_secrets(campaign_secrets(campaign, judges))
     if run_row is None:
         run_id = new_run_id()
         store.create_run(
@@ -194,7 +194,11 @@ async def execute_run(
     on_result: ResultCallback | None = None,
     handle_sigint: bool = True,
 ) -> RunStats:
-    """Execute the pending attempts; the run's status is stored whatever happens."""
+    """Execute the pending attempts; the run's status is stored whatever happens.
+
+    When anything could not be stored the status is ``failed`` and :class:`StoreError` says
+    what.
+    """
     campaign, limits = prepared.campaign, prepared.campaign.limits
     target = build_target(campaign.target)
     budget = Budget(limits.max_target_calls, used=prepared.calls_used)
@@ -233,6 +237,9 @@ async def execute_run(
             loop.remove_signal_handler(signal.SIGINT)
         try:
             writer.close()
+        except BaseException:
+            status = "failed"  # never `completed` with results missing
+            raise
         finally:
             await gate.aclose()
             await models.aclose()

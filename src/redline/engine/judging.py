@@ -75,7 +75,10 @@ async def rejudge_run(
     attempts are judged at once; calls to a judge model are stored with role ``judge``, each
     verdict as soon as it is made. Returns counts of judged and skipped attempts.
     """
+    from redline.engine.redaction import judge_secrets
+
     run = store.get_run(run_id)
+    store.add_secrets(judge_secrets([judge]))
     already = {row["id"] for row in store.outcomes(run_id, judge.label)}
     models = bind_judge_models([judge], limits)
     counts = {"judged": 0, "skipped": 0}

@@ -3,6 +3,9 @@
 Reads happen on the caller's thread; writes during a run go through one :class:`Writer` thread
 that batches finished attempts (attempt, its calls and its verdicts in one transaction), so an
 attempt is either fully stored or not at all.
+
+Every row passes through the store's :class:`~redline.store.sanitize.Sanitizer` on its way in:
+text is made storable (lone surrogates) and the run's secrets are redacted, whatever wrote it.
 """
 
 from __future__ import annotations
@@ -17,11 +20,18 @@ from typing import Any
 
 from sqlalchemy import Table, case, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from redline.errors import StoreError
 from redline.model import AttemptResult, CallRecord, Verdict
 from redline.store import schema
+from redline.store.sanitize import Sanitizer
 
 DEFAULT_DB = Path(".redline") / "redline.db"
 
@@ -45,25 +55,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Row builders return tuples in the column order of their table in ``schema`` (checked by
 # ``Store.bulk_insert``): the writer is on the hot path, and dicts per row cost measurably.
+# Every text that may hold what a model sent, or a secret, goes through ``clean``.
 
 
-def verdict_row(run_id: str, attempt_id: str, verdict: Verdict, now: float) -> tuple:
+def verdict_row(
+    run_id: str, attempt_id: str, verdict: Verdict, now: float, clean: Sanitizer
+) -> tuple:
     """A ``verdicts`` row."""
     return (
         run_id,
         attempt_id,
-        verdict.judge,
+        clean.text(verdict.judge),
         verdict.outcome.value,
         verdict.refused,
         verdict.score,
-        verdict.rationale,
-        verdict.raw,
+        clean.text(verdict.rationale),
+        clean.text(verdict.raw),
         now,
         verdict.partial,
     )
 
 
-def call_row(run_id: str, attempt_id: str, seq: int, call: CallRecord) -> tuple:
+def call_row(run_id: str, attempt_id: str, seq: int, call: CallRecord, clean: Sanitizer) -> tuple:
     """A ``calls`` row."""
     return (
         run_id,
@@ -74,13 +87,15 @@ def call_row(run_id: str, attempt_id: str, seq: int, call: CallRecord) -> tuple:
         call.latency_s,
         call.ok,
         call.status,
-        call.error,
+        clean.text(call.error),
         call.usage.prompt_tokens,
         call.usage.completion_tokens,
     )
 
 
-def attempt_rows(run_id: str, result: AttemptResult) -> tuple[tuple, list[tuple], list[tuple]]:
+def attempt_rows(
+    run_id: str, result: AttemptResult, clean: Sanitizer
+) -> tuple[tuple, list[tuple], list[tuple]]:
     """The rows one finished attempt becomes: attempt, calls, verdicts."""
     planned, transcript, behavior = result.planned, result.transcript, result.planned.behavior
     document: dict[str, Any] = {
@@ -94,20 +109,22 @@ def attempt_rows(run_id: str, result: AttemptResult) -> tuple[tuple, list[tuple]
         run_id,
         planned.id,
         planned.index,
-        behavior.id,
-        behavior.category,
+        clean.text(behavior.id),
+        clean.text(behavior.category),
         behavior.benign,
-        planned.attack_key,
+        clean.text(planned.attack_key),
         planned.repeat,
         planned.seed,
-        json.dumps(document, ensure_ascii=False),
-        transcript.error,
+        clean.json(document),
+        clean.text(transcript.error),
         sum(1 for call in calls if call.role == "target"),
         result.started_at,
         result.ended_at,
     )
-    call_rows = [call_row(run_id, planned.id, seq, call) for seq, call in enumerate(calls)]
-    verdict_rows = [verdict_row(run_id, planned.id, v, result.ended_at) for v in result.verdicts]
+    call_rows = [call_row(run_id, planned.id, seq, call, clean) for seq, call in enumerate(calls)]
+    verdict_rows = [
+        verdict_row(run_id, planned.id, v, result.ended_at, clean) for v in result.verdicts
+    ]
     return attempt, call_rows, verdict_rows
 
 
@@ -117,8 +134,11 @@ class Store:
     def __init__(self, db: str | Path | None = None) -> None:
         self.url = database_url(db)
         self._insert_sql: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+        self.sanitizer = Sanitizer()
+        """Applied to every row written; :meth:`add_secrets` tells it what to redact."""
         try:
-            self.engine: Engine = create_engine(self.url)
+            # hide_parameters: an error message never carries the rows (prompts, replies)
+            self.engine: Engine = create_engine(self.url, hide_parameters=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             self.migrate()
@@ -139,22 +159,31 @@ class Store:
                         )
                     )
 
+    def add_secrets(self, values: Iterable[str]) -> None:
+        """Redact these secret values from everything this store writes from now on."""
+        self.sanitizer.add_secrets(values)
+
     # runs -----------------------------------------------------------------------------------
 
     def create_run(self, run: dict[str, Any]) -> None:
-        """Insert a ``runs`` row."""
+        """Insert a ``runs`` row (its text columns sanitized: no secret is stored)."""
         now = time.time()
+        clean = {k: self.sanitizer.text(v) if isinstance(v, str) else v for k, v in run.items()}
         with self.engine.begin() as conn:
-            conn.execute(insert(schema.runs).values(created_at=now, updated_at=now, **run))
+            conn.execute(insert(schema.runs).values(created_at=now, updated_at=now, **clean))
 
     def set_status(self, run_id: str, status: str) -> None:
         """Record a run's status (running, completed, interrupted, budget_exhausted, failed)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(schema.runs)
-                .where(schema.runs.c.id == run_id)
-                .values(status=status, updated_at=time.time())
-            )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(schema.runs)
+                    .where(schema.runs.c.id == run_id)
+                    .values(status=status, updated_at=time.time())
+                )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot record the status of run {run_id}: {_reason(exc)}") from exc
+
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The ``runs`` row of ``run_id``; :class:`StoreError` if there is none."""
@@ -308,15 +337,6 @@ class Store:
                 for role, n, failed, pt, ct, lat in conn.execute(query)
             }
 
-    def add_verdicts(self, run_id: str, rows: Iterable[tuple[str, Verdict]]) -> int:
-        """Insert verdicts for stored attempts (used by re-judging); returns how many."""
-        now = time.time()
-        batch = [verdict_row(run_id, attempt_id, verdict, now) for attempt_id, verdict in rows]
-        if batch:
-            with self.engine.begin() as conn:
-                self.bulk_insert(conn, schema.verdicts, batch)
-        return len(batch)
-
     def bulk_insert(self, conn: Connection, table: Table, rows: list[tuple]) -> None:
         """Insert many rows (tuples in the table's column order) with one ``executemany``.
 
@@ -358,14 +378,20 @@ class Store:
                     (c.c.run_id == run_id) & (c.c.attempt_id == attempt_id)
                 )
             )
+            clean = self.sanitizer
             self.bulk_insert(
-                conn, schema.verdicts, [verdict_row(run_id, attempt_id, verdict, time.time())]
+                conn,
+                schema.verdicts,
+                [verdict_row(run_id, attempt_id, verdict, time.time(), clean)],
             )
             if calls:
                 self.bulk_insert(
                     conn,
                     schema.calls,
-                    [call_row(run_id, attempt_id, start + i, call) for i, call in enumerate(calls)],
+                    [
+                        call_row(run_id, attempt_id, start + i, call, clean)
+                        for i, call in enumerate(calls)
+                    ],
                 )
 
     def writer(self, run_id: str, **kwargs: Any) -> Writer:
@@ -379,6 +405,27 @@ class Store:
         self.engine.dispose()
 
 
+_FATAL = (OperationalError, InterfaceError, InternalError)
+"""Errors that say the store itself cannot be written (disk full, locked, gone), as opposed to
+one row it refuses (a constraint, a value the driver cannot encode)."""
+
+MAX_REFUSED_IN_A_ROW = 25
+"""After this many attempts refused one after another (none stored between them), the writer
+stops: something is wrong with every row, and the run should not spend more calls."""
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a failed write: the driver's message, never the SQL or its rows."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        text = f"{type(exc.orig).__name__}: {exc.orig}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+Rows = tuple[tuple, list[tuple], list[tuple]]
+
+
 class Writer(threading.Thread):
     """Writes finished attempts in batches on its own thread.
 
@@ -386,6 +433,11 @@ class Writer(threading.Thread):
     ``flush_every_s`` the thread takes what has accumulated and writes it in one transaction.
     An attempt is therefore on disk about ``flush_every_s`` after it ends; :meth:`close`
     writes the rest.
+
+    When the store refuses a batch, its attempts are written again one by one, each in its own
+    transaction: one bad row never costs the others. An attempt the store still refuses is
+    left out (a resume runs it again) and listed in :attr:`refused`; :meth:`close` then raises.
+    When the store cannot be written at all, the thread stops and the next :meth:`put` raises.
     """
 
     def __init__(self, store: Store, run_id: str, flush_every_s: float = 0.1) -> None:
@@ -393,12 +445,12 @@ class Writer(threading.Thread):
         self.store = store
         self.run_id = run_id
         self.flush_every_s = flush_every_s
-        self._pending: collections.deque[tuple[tuple, list[tuple], list[tuple]]] = (
-            collections.deque()
-        )
+        self._pending: collections.deque[Rows] = collections.deque()
         self._closing = threading.Event()
-        self.written = 0
         self.failure: BaseException | None = None
+        self.refused: list[str] = []
+        """One line per attempt the store refused: its id, behaviour, attack and the reason."""
+        self._refused_in_a_row = 0
 
     def put(self, result: AttemptResult) -> None:
         """Queue a finished attempt (non-blocking).
@@ -408,15 +460,38 @@ class Writer(threading.Thread):
         for the length of a batch.
         """
         if self.failure is not None:
-            raise StoreError(f"the results store stopped accepting writes: {self.failure}")
-        self._pending.append(attempt_rows(self.run_id, result))
+            raise StoreError(self._failure_message())
+        self._pending.append(attempt_rows(self.run_id, result, self.store.sanitizer))
 
     def close(self) -> None:
-        """Write everything queued and stop the thread."""
+        """Write everything queued and stop the thread.
+
+        Raises :class:`StoreError` when anything could not be stored.
+        """
         self._closing.set()
         self.join()
         if self.failure is not None:
-            raise StoreError(f"writing results failed: {self.failure}")
+            raise StoreError(self._failure_message())
+        if self.refused:
+            count = len(self.refused)
+            shown = "\n".join(f"  {line}" for line in self.refused[:10])
+            more = f"\n  ... and {count - 10} more" if count > 10 else ""
+            noun = "attempt" if count == 1 else "attempts"
+            raise StoreError(
+                f"{count} {noun} of run {self.run_id} could not be stored; the run is marked "
+                f"failed, and `redline scan --resume {self.run_id}` runs them again once the "
+                f"cause is fixed:\n{shown}{more}"
+            )
+
+    def _failure_message(self) -> str:
+        assert self.failure is not None
+        reason = (
+            str(self.failure) if isinstance(self.failure, StoreError) else _reason(self.failure)
+        )
+        return (
+            f"writing results of run {self.run_id} failed: {reason}. The run is marked failed; "
+            f"attempts not stored run again with `redline scan --resume {self.run_id}`"
+        )
 
     def run(self) -> None:
         """Write what has accumulated, every ``flush_every_s``, until :meth:`close`."""
@@ -434,7 +509,40 @@ class Writer(threading.Thread):
             if closing and not self._pending:
                 return
 
-    def _write(self, batch: list[tuple[tuple, list[tuple], list[tuple]]]) -> None:
+    def _write(self, batch: list[Rows]) -> None:
+        try:
+            self._insert(batch)
+        except _FATAL:
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                self._refuse(batch[0], exc)
+                return
+            for item in batch:
+                try:
+                    self._insert([item])
+                except _FATAL:
+                    raise
+                except Exception as exc:
+                    self._refuse(item, exc)
+                else:
+                    self._refused_in_a_row = 0
+        else:
+            self._refused_in_a_row = 0
+
+    def _refuse(self, item: Rows, exc: BaseException) -> None:
+        attempt = item[0]
+        self.refused.append(
+            f"attempt {attempt[1]} (behaviour {attempt[3]}, attack {attempt[6]}): {_reason(exc)}"
+        )
+        self._refused_in_a_row += 1
+        if self._refused_in_a_row >= MAX_REFUSED_IN_A_ROW:
+            raise StoreError(
+                f"the store refused {self._refused_in_a_row} attempts in a row (the last: "
+                f"{self.refused[-1]})"
+            )
+
+    def _insert(self, batch: list[Rows]) -> None:
         attempts_ = [attempt for attempt, _, _ in batch]
         calls_ = [row for _, rows, _ in batch for row in rows]
         verdicts_ = [row for _, _, rows in batch for row in rows]
@@ -446,4 +554,3 @@ class Writer(threading.Thread):
             ):
                 if rows:
                     self.store.bulk_insert(conn, table, rows)
-        self.written += len(batch)

@@ -74,12 +74,29 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _snippet(raw: bytes, size: int, headers: dict[str, str]) -> str:
+    """The start of a body for an error message, without the values of the headers we sent.
+
+    The store redacts every configured secret from what it writes; this runs before the cut,
+    so that a key echoed by the server near the cut cannot survive as a fragment no full-value
+    match would find.
+    """
+    text = raw[: size + 4096].decode("utf-8", "replace")
+    values = set(headers.values())
+    values |= {v.split(" ", 1)[1] for v in values if " " in v.strip()}  # Bearer KEY: KEY too
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) >= 4:
+            text = text.replace(value, "<redacted>")
+    return text[:size]
+
+
 async def post_json(url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
     """POST ``body`` as JSON and return (status, decoded JSON).
 
     Raises :class:`TransientCallError` on 429/5xx/connection failures (with Retry-After when
     the server sent one) and :class:`PermanentCallError` on other HTTP errors or a body that is
-    not JSON.
+    not JSON. Error messages quote the start of the body, with the sent header values
+    (credentials) taken out.
     """
     session = shared_session()
     try:
@@ -87,7 +104,7 @@ async def post_json(url: str, body: Any, headers: dict[str, str]) -> tuple[int, 
             status = response.status
             raw = await response.read()
             if status >= 400:
-                snippet = raw[:200].decode("utf-8", "replace")
+                snippet = _snippet(raw, 200, headers)
                 message = f"HTTP {status} from {url}: {snippet}"
                 if status in TRANSIENT_STATUSES:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -98,7 +115,7 @@ async def post_json(url: str, body: Any, headers: dict[str, str]) -> tuple[int, 
     try:
         return status, json.loads(raw)
     except ValueError as exc:
-        snippet = raw[:120].decode("utf-8", "replace")
+        snippet = _snippet(raw, 120, headers)
         raise PermanentCallError(
             f"malformed JSON from {url}: {exc} (body starts {snippet!r})", status=status
         ) from exc

@@ -1,0 +1,171 @@
+"""The store boundary: whatever a target sends is stored, a bad row never loses its batch, a
+failed write never leaves a run ``completed``, and configured secrets never reach the store."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
+
+from redline.store import Store
+from redline.testserver import SURROGATE_REPLY
+
+
+def rows(n: int, marker: str = "") -> list[dict]:
+    return [
+        {"id": f"h{i}", "behavior": f"Goal number {i} {marker}", "category": "c"} for i in range(n)
+    ]
+
+
+def scan(tmp_path: Path, db: Path, config: dict, *extra: str):
+    path = write_config(tmp_path / "c.yaml", config)
+    return run_cli("scan", str(path), "--db", str(db), "--no-progress", *extra)
+
+
+# A lone surrogate ------------------------------------------------------------------------------
+
+
+def test_a_reply_with_a_lone_surrogate_is_stored_intact(server, tmp_path: Path, db: Path):
+    plain = rows(3)
+    odd = [
+        {"id": f"s{i}", "behavior": f"Goal {i} [[fault:surrogate]]", "category": "c"}
+        for i in range(3)
+    ]
+    config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b.jsonl", plain + odd)))
+    result = scan(tmp_path, db, config)
+    assert result.exit_code == 0, result.output
+    assert db_rows(db, "select status, plan_size from runs") == [("completed", 6)]
+    store = Store(db)
+    (run_id,) = db_rows(db, "select id from runs")[0]
+    stored = {a["behavior_id"]: a for a in store.iter_attempts(run_id)}
+    assert len(stored) == 6
+    for i in range(3):
+        reply = stored[f"s{i}"]["transcript"]["messages"][-1]
+        assert reply == {"role": "assistant", "content": SURROGATE_REPLY}  # kept, not mangled
+        assert stored[f"s{i}"]["error"] is None
+    assert db_rows(db, "select count(*) from verdicts") == [(6,)]
+
+
+def test_the_sanitizer_keeps_text_and_makes_it_storable():
+    from redline.store.sanitize import Sanitizer
+
+    clean = Sanitizer()
+    assert clean.text(None) is None
+    assert clean.text("plain ascii") == "plain ascii"
+    assert clean.text("caf\u00e9 \U0001f600") == "caf\u00e9 \U0001f600"
+    assert clean.text("bad \ud800 tail \udfff") == "bad \ufffd tail \ufffd"
+    document = {"messages": [{"role": "assistant", "content": "x \ud800 y \u00e9"}]}
+    encoded = clean.json(document)
+    encoded.encode("utf-8")  # storable
+    assert json.loads(encoded) == document  # and nothing lost
+    assert clean.json({"a": "\u00e9"}) == '{"a": "\u00e9"}'  # no escaping when not needed
+
+
+# Failed writes ---------------------------------------------------------------------------------
+
+
+def reject_inserts(db: Path, condition: str) -> None:
+    """A trigger that makes the store refuse some attempt rows (a real failing write)."""
+    Store(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TRIGGER reject_attempts BEFORE INSERT ON attempts "
+            f"WHEN {condition} BEGIN SELECT RAISE(ABORT, 'rejected by the test trigger'); END"
+        )
+
+
+def test_a_failed_final_write_marks_the_run_failed_not_completed(server, tmp_path: Path, db: Path):
+    reject_inserts(db, "1")
+    config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b.jsonl", rows(3))))
+    result = scan(tmp_path, db, config)
+    assert result.exit_code != 0
+    assert db_rows(db, "select status from runs") == [("failed",)]
+    assert db_rows(db, "select count(*) from attempts") == [(0,)]
+    assert (
+        "could not be stored" in result.output and "rejected by the test trigger" in result.output
+    )
+    assert "INSERT" not in result.output and "Goal number" not in result.output  # no SQL dump
+
+
+def test_one_bad_row_does_not_lose_its_batch(server, tmp_path: Path, db: Path):
+    reject_inserts(db, "NEW.behavior_id = 'h2'")
+    config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b.jsonl", rows(8))))
+    result = scan(tmp_path, db, config)
+    assert result.exit_code == 2, result.output
+    ((run_id, status),) = db_rows(db, "select id, status from runs")
+    assert status == "failed"
+    stored = {r[0] for r in db_rows(db, "select behavior_id from attempts")}
+    assert stored == {f"h{i}" for i in range(8)} - {"h2"}
+    assert db_rows(db, "select count(*) from verdicts") == [(7,)]
+    plan = {p.behavior.id: p.id for p in _plan_of(config)}
+    assert plan["h2"] in result.output and "1 attempt" in result.output
+    assert f"redline scan --resume {run_id}" in result.output
+    # with the store fixed, a resume stores the one that was refused, and nothing twice
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TRIGGER reject_attempts")
+    again = run_cli("scan", "--resume", run_id, "--db", str(db), "--no-progress")
+    assert again.exit_code == 0, again.output
+    assert db_rows(db, "select count(*), count(distinct id) from attempts") == [(8, 8)]
+    assert db_rows(db, "select status from runs") == [("completed",)]
+
+
+def _plan_of(config: dict):
+    from redline.config import parse_campaign
+    from redline.engine.campaign import _plan
+
+    return _plan(parse_campaign(config))[0]
+
+
+# Secrets ---------------------------------------------------------------------------------------
+
+KEY = "sk-test-KEY-0123456789abcdefXYZ"
+TOKEN = "tok-HEADER-9876543210zyxw"
+PASSWORD = "pw-in-url-5f3e2d1c"
+
+
+def everything_stored(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return "\n".join(conn.iterdump())
+
+
+def test_secrets_echoed_by_the_target_never_reach_the_store(
+    server, tmp_path: Path, db: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("REDLINE_TEST_KEY", KEY)
+    monkeypatch.setenv("REDLINE_TEST_TOKEN", TOKEN)
+    data = rows(2, "[[fault:echo_headers]]")
+    config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b.jsonl", data)))
+    config["target"].update(
+        api_key_env="REDLINE_TEST_KEY", headers={"X-Token": "${REDLINE_TEST_TOKEN}"}
+    )
+    result = scan(tmp_path, db, config)
+    assert result.exit_code == 4, result.output  # every attempt failed (401)
+    errors = db_rows(db, "select error from calls")
+    assert errors and all("<redacted>" in e for (e,) in errors), errors
+    assert all("request_headers" in e for (e,) in errors)  # the body is kept, the key is not
+    dump = everything_stored(db)
+    assert KEY not in dump and TOKEN not in dump
+    run_id = db_rows(db, "select id from runs")[0][0]
+    for fmt in ("json", "junit"):
+        out = run_cli("report", run_id, "--format", fmt, "--db", str(db)).output
+        assert KEY not in out and TOKEN not in out
+    assert KEY not in result.output and TOKEN not in result.output
+
+
+def test_credentials_in_the_base_url_never_reach_the_store(server, tmp_path: Path, db: Path):
+    url = server.base_url.replace("http://", f"http://alice:{PASSWORD}@")
+    data = rows(2, "[[fault:echo_headers]]")
+    config = small_campaign(url, str(behaviors_file(tmp_path / "b.jsonl", data)))
+    result = scan(tmp_path, db, config)
+    assert result.exit_code == 4, result.output
+    basic = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    (error,) = db_rows(db, "select error from calls limit 1")[0]
+    assert "Basic <redacted>" in error, error  # the server saw (and echoed) the credentials
+    dump = everything_stored(db)
+    assert PASSWORD not in dump and basic not in dump
+    target = json.loads(db_rows(db, "select target_json from runs")[0][0])
+    assert "<redacted>" in target["base_url"]
