@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any
 
@@ -154,10 +155,15 @@ def scan(
     summary = run_summary(store, prepared.run_id)
     print_summary(summary, out)
     db_flag = f" --db {db}" if db else ""
-    sys.exit(_finish(summary, stats.stop_reason, prepared.run_id, db_flag, gates, out))
+    code = _finish(summary, stats.stop_reason, prepared.run_id, db_flag, gates, out)
+    if code == EXIT_INTERRUPTED and stats.signal == signal.SIGTERM:
+        code = EXIT_TERMINATED
+    sys.exit(code)
 
 
 DEFAULT_DB = ".redline/redline.db"
+EXIT_TERMINATED = 143
+"""Stopped by SIGTERM (what CI cancellation sends): 128 + 15, as a shell reports it."""
 
 
 def _finish(

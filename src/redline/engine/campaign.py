@@ -27,7 +27,7 @@ from redline.engine.runner import Executor, NamedJudge, ResultCallback, RunStats
 from redline.errors import ConfigError, StoreError
 from redline.judges import build_judge, judge_label
 from redline.model import PlannedAttempt
-from redline.store import Store
+from redline.store import RunLock, Store
 from redline.store.sanitize import REDACTED
 from redline.targets import build_target
 from redline.targets._http import close_shared_session, redact_headers
@@ -76,6 +76,8 @@ class PreparedRun:
     judges: list[NamedJudge]
     calls_used: int = 0
     resumed: bool = False
+    lock: RunLock | None = None
+    """This process's hold on the run; :func:`execute_run` lets it go when the run ends."""
 
     @property
     def primary_judge(self) -> str:
@@ -105,6 +107,9 @@ def prepare_run(
 
     When resuming, ``campaign`` may be given again (needed when the stored config had literal
     header values, which are never stored); it must give the same plan.
+
+    The run is locked for this process (released by :func:`execute_run`, or when the process
+    ends): resuming a run that another process is executing raises :class:`StoreError`.
     """
     if resume is None and campaign is None:
         raise ConfigError("nothing to run: give a campaign or a run to resume")
@@ -130,8 +135,27 @@ def prepare_run(
     if len(set(labels)) != len(labels):
         raise ConfigError(f"judges: the same judge is listed twice ({', '.join(labels)})")
     store.add_secrets(campaign_secrets(campaign, judges))
+    run_id = new_run_id() if run_row is None else run_row["id"]
+    lock = store.lock_run(run_id)  # first: a resume refused here has sent nothing
+    try:
+        return _prepare(store, campaign, run_row, run_id, plan, attacks, judges, labels, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _prepare(
+    store: Store,
+    campaign: Campaign,
+    run_row: dict[str, Any] | None,
+    run_id: str,
+    plan: list[PlannedAttempt],
+    attacks: dict[str, Attack],
+    judges: list[NamedJudge],
+    labels: list[str],
+    lock: RunLock,
+) -> PreparedRun:
     if run_row is None:
-        run_id = new_run_id()
         store.create_run(
             {
                 "id": run_id,
@@ -145,7 +169,7 @@ def prepare_run(
                 "redline_version": __version__,
             }
         )
-        return PreparedRun(run_id, campaign, plan, list(plan), attacks, judges)
+        return PreparedRun(run_id, campaign, plan, list(plan), attacks, judges, lock=lock)
     done = store.done_attempt_ids(run_row["id"])
     plan_ids = {p.id for p in plan}
     if len(plan) != run_row["plan_size"] or not done <= plan_ids:
@@ -168,6 +192,7 @@ def prepare_run(
         judges,
         calls_used=store.target_calls_used(run_row["id"]),
         resumed=True,
+        lock=lock,
     )
 
 
@@ -196,8 +221,9 @@ async def execute_run(
 ) -> RunStats:
     """Execute the pending attempts; the run's status is stored whatever happens.
 
-    When anything could not be stored the status is ``failed`` and :class:`StoreError` says
-    what.
+    With ``handle_sigint``, SIGINT and SIGTERM stop the run gracefully (status
+    ``interrupted``; the signal is in the stats). When anything could not be stored the status
+    is ``failed`` and :class:`StoreError` says what.
     """
     campaign, limits = prepared.campaign, prepared.campaign.limits
     target = build_target(campaign.target)
@@ -218,8 +244,9 @@ async def execute_run(
         scorer=scorer,
     )
     loop = asyncio.get_running_loop()
-    if handle_sigint:
-        loop.add_signal_handler(signal.SIGINT, executor.interrupt)
+    stop_signals = (signal.SIGINT, signal.SIGTERM) if handle_sigint else ()
+    for signum in stop_signals:
+        loop.add_signal_handler(signum, executor.interrupt, signum)
     store.set_status(prepared.run_id, "running")
     # The plan and everything loaded so far live for the whole run: keep the cyclic garbage
     # collector from traversing them again and again while attempts allocate.
@@ -233,8 +260,8 @@ async def execute_run(
             stats = await executor.run(prepared.pending)
         status = stats.stop_reason
     finally:
-        if handle_sigint:
-            loop.remove_signal_handler(signal.SIGINT)
+        for signum in stop_signals:
+            loop.remove_signal_handler(signum)
         try:
             writer.close()
         except BaseException:
@@ -248,5 +275,7 @@ async def execute_run(
             await close_shared_session()
             with contextlib.suppress(StoreError):
                 store.set_status(prepared.run_id, status)
+            if prepared.lock is not None:
+                prepared.lock.release()
             gc.unfreeze()
     return stats

@@ -37,6 +37,8 @@ class RunStats:
     """Outcomes of the primary (first) judge."""
     stop_reason: str = "completed"
     """``completed``, ``budget_exhausted`` or ``interrupted``."""
+    signal: int | None = None
+    """The signal that interrupted the run (SIGINT, SIGTERM), when one did."""
 
 
 @dataclass(slots=True)
@@ -76,12 +78,13 @@ class Executor:
         self._stopping = False
         self._tasks: list[asyncio.Task[Any]] = []
 
-    def interrupt(self) -> None:
+    def interrupt(self, signum: int | None = None) -> None:
         """Stop now: in-flight attempts are abandoned (not stored) and will run on resume."""
         if self._stopping:
             return
         self._stopping = True
         self.stats.stop_reason = "interrupted"
+        self.stats.signal = signum
         for task in self._tasks:
             task.cancel()
 

@@ -31,6 +31,7 @@ from sqlalchemy.exc import (
 from redline.errors import StoreError
 from redline.model import AttemptResult, CallRecord, Verdict
 from redline.store import schema
+from redline.store.locks import RunLock, RunLocks
 from redline.store.sanitize import Sanitizer
 
 DEFAULT_DB = Path(".redline") / "redline.db"
@@ -139,6 +140,7 @@ class Store:
         try:
             # hide_parameters: an error message never carries the rows (prompts, replies)
             self.engine: Engine = create_engine(self.url, hide_parameters=True)
+            self.locks = RunLocks(self.url)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             self.migrate()
@@ -184,6 +186,22 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot record the status of run {run_id}: {_reason(exc)}") from exc
 
+    def lock_run(self, run_id: str) -> RunLock:
+        """Hold ``run_id`` for this process while it executes it.
+
+        Raises :class:`StoreError` when another process holds it. See :mod:`redline.store.locks`.
+        """
+        return self.locks.acquire(run_id)
+
+    def _shown(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A ``runs`` row as it is shown.
+
+        ``running`` with no process holding the run is ``interrupted``: its process was killed
+        before it could say so.
+        """
+        if row.get("status") == "running" and self.locks.held(row["id"]) is False:
+            row["status"] = "interrupted"
+        return row
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """The ``runs`` row of ``run_id``; :class:`StoreError` if there is none."""
@@ -196,7 +214,7 @@ class Store:
         if row is None:
             hint = f" (recent runs: {', '.join(known)})" if known else " (this store has no runs)"
             raise StoreError(f"no run {run_id!r} in {self.url}{hint}")
-        return dict(row._mapping)
+        return self._shown(dict(row._mapping))
 
     def latest_run_id(self) -> str | None:
         """The id of the most recently created run."""
@@ -218,7 +236,7 @@ class Store:
             .order_by(schema.runs.c.created_at.desc())
         )
         with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            return [self._shown(dict(row._mapping)) for row in conn.execute(query)]
 
     # attempts -------------------------------------------------------------------------------
 
