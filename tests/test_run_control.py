@@ -1,4 +1,5 @@
-"""Stopping and holding runs: SIGTERM, run locks, runs left ``running`` by a killed process."""
+"""Stopping and holding runs: SIGTERM, run locks, runs left ``running`` by a killed process,
+and the limits on what a target can impose (Retry-After, reply size)."""
 
 from __future__ import annotations
 
@@ -106,3 +107,54 @@ def test_a_killed_run_shows_as_interrupted_and_a_second_resume_is_refused(tmp_pa
     assert db_rows(db, "select count(*), count(distinct id) from attempts") == [(400, 400)]
     assert shown_status(db) == "completed"
     assert not list((db.parent / f"{db.name}.locks").iterdir())  # released locks are removed
+
+
+def test_retry_after_wins_over_backoff_max_and_is_capped(server, tmp_path: Path, db: Path):
+    rows = [{"id": "r", "behavior": "goal [[fault:429x1]]", "category": "c"}]
+    config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b.jsonl", rows)))
+    config["limits"].update(backoff_initial_s=0.01, backoff_max_s=0.01)
+    server.config.retry_after_s = 0.4
+    path = write_config(tmp_path / "c.yaml", config)
+    result = run_cli("scan", str(path), "--db", str(db), "--no-progress")
+    assert result.exit_code == 0, result.output
+    (first, latency, _), (second, _, _) = db_rows(
+        db, "select started_at, latency_s, status from calls order by seq"
+    )
+    assert second - (first + latency) >= 0.35  # the server's 0.4 s, not backoff_max_s
+
+    server.config.retry_after_s = 30
+    rows = [{"id": "r2", "behavior": "goal two [[fault:429x1]]", "category": "c"}]
+    config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b2.jsonl", rows)))
+    config["limits"].update(backoff_initial_s=0.01, backoff_max_s=0.01, retry_after_max_s=0.2)
+    path = write_config(tmp_path / "c2.yaml", config)
+    started = time.monotonic()
+    result = run_cli("scan", str(path), "--db", str(db), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started < 10  # capped by retry_after_max_s, not 30 s
+
+
+def test_replies_are_cut_at_max_reply_chars_and_the_cut_is_recorded(tmp_path: Path, db: Path):
+    long_reply = "Sure. " + "x" * 5000
+    with running_server(ServerConfig(mode="script", rules=[("long", long_reply)])) as srv:
+        rows = [
+            {"id": "long", "behavior": "a long one", "category": "c"},
+            {"id": "short", "behavior": "a brief one", "category": "c"},
+        ]
+        config = small_campaign(srv.base_url, str(behaviors_file(tmp_path / "b.jsonl", rows)))
+        config["limits"].update(max_reply_chars=1000)
+        path = write_config(tmp_path / "c.yaml", config)
+        result = run_cli("scan", str(path), "--db", str(db), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "1 replies were longer than limits.max_reply_chars (1,000 characters)" in " ".join(
+        result.output.split()
+    )
+    transcripts = {
+        behavior: json.loads(text)
+        for behavior, text in db_rows(db, "select behavior_id, transcript_json from attempts")
+    }
+    cut = transcripts["long"]
+    assert cut["messages"][-1]["content"] == long_reply[:1000]
+    assert cut["meta"]["truncated_replies"] == [
+        {"call": 0, "role": "target", "chars": len(long_reply), "kept": 1000}
+    ]
+    assert "meta" not in transcripts["short"]

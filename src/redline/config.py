@@ -33,6 +33,10 @@ class Limits(BaseModel):
     max_retries: int = Field(4, ge=0, le=20)
     backoff_initial_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(30.0, ge=0)
+    retry_after_max_s: float = Field(300.0, ge=0)
+    """The longest wait a server's Retry-After may impose (it wins over ``backoff_max_s``)."""
+    max_reply_chars: int = Field(1_000_000, ge=1)
+    """Longer replies are cut here; the attempt's transcript meta records the cut."""
 
 
 class BehaviorSource(BaseModel):

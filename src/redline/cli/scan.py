@@ -154,6 +154,12 @@ def scan(
     out = summary_console()
     summary = run_summary(store, prepared.run_id)
     print_summary(summary, out)
+    if stats.truncated_replies:
+        out.print(
+            f"[yellow]{stats.truncated_replies} replies were longer than limits.max_reply_chars "
+            f"({prepared.campaign.limits.max_reply_chars:,} characters) and were cut there;[/] "
+            "each attempt's transcript meta lists its cuts (truncated_replies)."
+        )
     db_flag = f" --db {db}" if db else ""
     code = _finish(summary, stats.stop_reason, prepared.run_id, db_flag, gates, out)
     if code == EXIT_INTERRUPTED and stats.signal == signal.SIGTERM:

@@ -2,13 +2,14 @@
 
 Per target it holds a concurrency limit, a requests-per-minute limiter, the retry policy
 (exponential backoff with jitter on transient failures, honouring Retry-After), a per-call
-timeout and the call budget; and it records every request, failed ones included, in the
-attempt's transcript.
+timeout, the call budget and the reply size cap; and it records every request, failed ones
+included, in the attempt's transcript.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Sequence
@@ -20,6 +21,9 @@ from redline.engine.deadlines import Deadlines
 from redline.errors import BudgetExhausted, CallError, PermanentCallError, TransientCallError
 from redline.model import CallRecord, CallRole, Message, Reply, Transcript
 from redline.targets.base import Target
+
+TRUNCATED = "truncated_replies"
+"""The transcript meta key listing the replies cut at ``max_reply_chars``."""
 
 
 class Budget:
@@ -55,6 +59,8 @@ class CallGate:
         max_retries: int = 4,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        retry_after_max_s: float = 300.0,
+        max_reply_chars: int = 1_000_000,
         budget: Budget | None = None,
         params: dict[str, Any] | None = None,
     ) -> None:
@@ -67,6 +73,8 @@ class CallGate:
         self.max_retries = max_retries
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.retry_after_max_s = retry_after_max_s
+        self.max_reply_chars = max_reply_chars
         self.budget = budget or Budget(None)
         self.params = params or {}
 
@@ -94,17 +102,21 @@ class CallGate:
             max_retries=limits.max_retries,
             backoff_initial_s=limits.backoff_initial_s,
             backoff_max_s=limits.backoff_max_s,
+            retry_after_max_s=limits.retry_after_max_s,
+            max_reply_chars=limits.max_reply_chars,
             budget=budget,
         )
 
     def delay(self, retry_number: int, error: TransientCallError) -> float:
         """Seconds to wait before retry ``retry_number`` (1-based).
 
-        The server's Retry-After when it sent one (capped at ``backoff_max_s``), else
-        exponential backoff ``initial * 2**(n-1)`` capped, plus up to ``initial`` of jitter.
+        The server's Retry-After when it sent one: it wins over ``backoff_max_s`` (the server
+        knows when it will answer again), capped at ``retry_after_max_s``. Otherwise exponential
+        backoff ``initial * 2**(n-1)`` capped at ``backoff_max_s``, plus up to ``initial`` of
+        jitter.
         """
         if error.retry_after is not None:
-            return min(error.retry_after, self.backoff_max_s)
+            return min(error.retry_after, self.retry_after_max_s)
         exponential = self.backoff_initial_s * 2 ** (retry_number - 1)
         return min(exponential, self.backoff_max_s) + random.uniform(0, self.backoff_initial_s)
 
@@ -155,6 +167,8 @@ class CallGate:
                         self.role, started_wall, time.perf_counter() - started, True, reply.usage
                     )
                 )
+                if len(reply.text) > self.max_reply_chars:
+                    reply = self._truncate(reply, transcript)
                 return reply
             finally:
                 self.deadlines.finish(task)
@@ -169,6 +183,18 @@ class CallGate:
             )
         )
         raise error
+
+    def _truncate(self, reply: Reply, transcript: Transcript) -> Reply:
+        """Cut a reply at ``max_reply_chars``; the attempt's meta records which call, how long."""
+        transcript.meta.setdefault(TRUNCATED, []).append(
+            {
+                "call": len(transcript.calls) - 1,
+                "role": self.role,
+                "chars": len(reply.text),
+                "kept": self.max_reply_chars,
+            }
+        )
+        return dataclasses.replace(reply, text=reply.text[: self.max_reply_chars])
 
     async def aclose(self) -> None:
         """Stop the timeout watchdog."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from redline.attacks import Attack, AttackContext
 from redline.attacks.base import AttackerError, JudgeFn
-from redline.engine.gate import BoundCaller, CallGate
+from redline.engine.gate import TRUNCATED, BoundCaller, CallGate
 from redline.errors import BudgetExhausted, CallError
 from redline.judges import Judge
 from redline.model import (
@@ -39,6 +39,8 @@ class RunStats:
     """``completed``, ``budget_exhausted`` or ``interrupted``."""
     signal: int | None = None
     """The signal that interrupted the run (SIGINT, SIGTERM), when one did."""
+    truncated_replies: int = 0
+    """Replies cut at ``limits.max_reply_chars`` (each recorded in its attempt's meta)."""
 
 
 @dataclass(slots=True)
@@ -112,6 +114,8 @@ class Executor:
                 return
             self.writer.put(result)
             self.stats.finished += 1
+            if TRUNCATED in result.transcript.meta:
+                self.stats.truncated_replies += len(result.transcript.meta[TRUNCATED])
             self.stats.outcomes[result.verdicts[0].outcome.value] += 1
             if self.on_result is not None:
                 self.on_result(result)
