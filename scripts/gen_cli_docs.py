@@ -16,7 +16,7 @@ Generated from `--help` by `python scripts/gen_cli_docs.py`; do not edit by hand
 
 Exit codes of every command: 0 success; 1 internal error (a bug); 2 bad usage, config, data
 file, plugin or store; 3 attack success rate above `--fail-on-asr`; 4 every attempt ended in
-error; 5 stopped at the call budget; 130 interrupted (Ctrl-C).
+error; 5 stopped at the call budget; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
 
 
