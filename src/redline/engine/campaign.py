@@ -264,6 +264,9 @@ async def execute_run(
             loop.remove_signal_handler(signum)
         try:
             writer.close()
+        except KeyboardInterrupt:  # a second Ctrl-C while the last attempts are written
+            status = "interrupted"
+            raise
         except BaseException:
             status = "failed"  # never `completed` with results missing
             raise
