@@ -50,6 +50,26 @@ def test_a_reply_with_a_lone_surrogate_is_stored_intact(server, tmp_path: Path, 
     assert db_rows(db, "select count(*) from verdicts") == [(6,)]
 
 
+def test_a_lone_surrogate_in_a_behaviour_file_is_planned_and_stored(
+    server, tmp_path: Path, db: Path
+):
+    path = tmp_path / "b.jsonl"
+    path.write_text(
+        '{"id": "odd\\ud800", "behavior": "Goal \\udfff number one", "category": "c"}\n'
+        '{"id": "plain", "behavior": "Goal number two", "category": "c"}\n'
+    )
+    result = scan(tmp_path, db, small_campaign(server.base_url, str(path)))
+    assert result.exit_code == 0, result.output
+    assert db_rows(db, "select status from runs") == [("completed",)]
+    assert sorted(r[0] for r in db_rows(db, "select behavior_id from attempts")) == [
+        "odd\ufffd",
+        "plain",
+    ]
+    (run_id,) = db_rows(db, "select id from runs")[0]
+    goals = sorted(a["transcript"]["goal"] for a in Store(db).iter_attempts(run_id))
+    assert goals == ["Goal number two", "Goal \udfff number one"]  # the goal is kept exactly
+
+
 def test_the_sanitizer_keeps_text_and_makes_it_storable():
     from redline.store.sanitize import Sanitizer
 

@@ -14,9 +14,13 @@ from redline.model import Behavior, PlannedAttempt
 
 
 def attempt_id(behavior_id: str, attack_key: str, repeat: int, seed: int) -> str:
-    """A 16-hex-digit id derived from what defines the attempt."""
+    r"""A 16-hex-digit id derived from what defines the attempt.
+
+    ``surrogatepass``: a lone surrogate read from a data file (JSON ``"\ud800"``) still gives
+    an id, and valid text gives the same bytes as plain UTF-8.
+    """
     text = f"{behavior_id}\x1f{attack_key}\x1f{repeat}\x1f{seed}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def build_plan(
