@@ -158,3 +158,18 @@ def test_replies_are_cut_at_max_reply_chars_and_the_cut_is_recorded(tmp_path: Pa
         {"call": 0, "role": "target", "chars": len(long_reply), "kept": 1000}
     ]
     assert "meta" not in transcripts["short"]
+
+
+def test_a_body_too_large_to_read_is_an_error_and_the_run_goes_on(server, tmp_path: Path, db: Path):
+    rows = [
+        {"id": "flood", "behavior": "goal [[fault:flood]]", "category": "c"},
+        {"id": "plain", "behavior": "a plain goal", "category": "c"},
+    ]
+    config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b.jsonl", rows)))
+    config["limits"].update(timeout_s=30)
+    path = write_config(tmp_path / "c.yaml", config)
+    run_cli("scan", str(path), "--db", str(db), "--no-progress")  # exit code: error gates
+    assert db_rows(db, "select status from runs") == [("completed",)]
+    errors = dict(db_rows(db, "select behavior_id, error from attempts"))
+    assert errors["plain"] is None
+    assert "is larger than 67,108,864 bytes; it was not read" in errors["flood"]

@@ -39,8 +39,8 @@ from redline.cli import user_errors
     multiple=True,
     metavar="KIND=RATE",
     help="Inject a fault at random: KIND is 429, 500, timeout, malformed, empty, garbage, "
-    "surrogate (a lone UTF-16 surrogate in the reply) or echo_headers (a 401 echoing the "
-    "request headers).",
+    "surrogate (a lone UTF-16 surrogate in the reply), echo_headers (a 401 echoing the "
+    "request headers) or flood (a 256 MiB body).",
 )
 @click.option(
     "--retry-after", default=1.0, show_default=True, type=float, help="Retry-After on 429s."

@@ -21,6 +21,9 @@ from redline.errors import ConfigError, PermanentCallError, TransientCallError
 _sessions: dict[int, aiohttp.ClientSession] = {}
 
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+MAX_BODY_BYTES = 64 * 2**20
+"""A larger response body is not read (the call fails saying so): a target cannot exhaust
+memory. Replies are cut much earlier, at ``limits.max_reply_chars``, by the engine."""
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -90,19 +93,46 @@ def _snippet(raw: bytes, size: int, headers: dict[str, str]) -> str:
     return text[:size]
 
 
+async def _read_body(response: aiohttp.ClientResponse, url: str) -> bytes:
+    """The response body, or :class:`PermanentCallError` past ``MAX_BODY_BYTES``.
+
+    A body of announced, uncompressed length is read at once (the common case, and the fast
+    one); any other is read in chunks and counted after decompression.
+    """
+    length = response.content_length
+    if length is not None and not response.headers.get("Content-Encoding"):
+        if length > MAX_BODY_BYTES:
+            raise _too_large(url, response.status)
+        return await response.read()
+    chunks, size = [], 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large(url, response.status)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(url: str, status: int) -> PermanentCallError:
+    return PermanentCallError(
+        f"the body from {url} is larger than {MAX_BODY_BYTES:,} bytes; it was not read",
+        status=status,
+    )
+
+
 async def post_json(url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
     """POST ``body`` as JSON and return (status, decoded JSON).
 
     Raises :class:`TransientCallError` on 429/5xx/connection failures (with Retry-After when
     the server sent one) and :class:`PermanentCallError` on other HTTP errors or a body that is
-    not JSON. Error messages quote the start of the body, with the sent header values
-    (credentials) taken out.
+    not JSON or larger than ``MAX_BODY_BYTES``. Error messages quote the start of the body,
+    with the sent header values (credentials) taken out.
     """
     session = shared_session()
     try:
         async with session.post(url, json=body, headers=headers or None) as response:
             status = response.status
-            raw = await response.read()
+            raw = await _read_body(response, url)
             if status >= 400:
                 snippet = _snippet(raw, 200, headers)
                 message = f"HTTP {status} from {url}: {snippet}"

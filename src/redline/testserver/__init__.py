@@ -20,7 +20,8 @@ Faults, injected deterministically by a marker in the prompt, or at random with 
   content); ``[[fault:garbage]]`` (JSON without ``choices``); ``[[fault:surrogate]]`` (a 200
   reply whose content holds a lone UTF-16 surrogate, ``"\ud800"``: valid JSON, not valid
   Unicode); ``[[fault:echo_headers]]`` (a 401 whose error body echoes the request headers,
-  ``Authorization`` first, as some gateways do).
+  ``Authorization`` first, as some gateways do); ``[[fault:flood]]`` (a 200 whose body streams
+  256 MiB without a ``Content-Length``).
 - ``[[fault:429x2]]`` fails the first 2 requests carrying that exact prompt, then answers: for
   testing that retries recover.
 
@@ -46,7 +47,19 @@ from typing import Any
 from aiohttp import web
 
 REFUSAL = "I'm sorry, but I can't help with that request."
-FAULTS = ("429", "500", "timeout", "malformed", "empty", "garbage", "surrogate", "echo_headers")
+FAULTS = (
+    "429",
+    "500",
+    "timeout",
+    "malformed",
+    "empty",
+    "garbage",
+    "surrogate",
+    "echo_headers",
+    "flood",
+)
+FLOOD_BYTES = 256 * 2**20
+"""The ``flood`` fault's body size: more than any client should read."""
 FAULT_MARKER = re.compile(r"\[\[fault:(" + "|".join(FAULTS) + r")(?:x(\d+))?\]\]")
 SURROGATE_REPLY = "Sure, here it is: \ud800 (a lone surrogate)."
 """The ``surrogate`` fault's reply: sent as the JSON escape ``\\ud800``."""
@@ -149,6 +162,14 @@ def _completion(model: str, content: str, prompt_tokens: int) -> dict[str, Any]:
     }
 
 
+async def _flood() -> Any:
+    """``FLOOD_BYTES`` of a JSON string that never ends, in chunks (sent chunked)."""
+    chunk = b"x" * 2**16
+    yield b'{"choices": [{"message": {"role": "assistant", "content": "'
+    for _ in range(FLOOD_BYTES // len(chunk)):
+        yield chunk
+
+
 def make_app(config: ServerConfig | None = None) -> web.Application:
     """The aiohttp application (mount it, or run it with :func:`serve`)."""
     state = _State(config or ServerConfig())
@@ -179,6 +200,8 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
             )
         elif fault == "garbage":
             response = web.json_response({"unexpected": True})
+        elif fault == "flood":
+            response = web.Response(body=_flood(), content_type="application/json")
         elif fault == "echo_headers":
             echoed = dict(headers or {})
             first = {k: echoed.pop(k) for k in list(echoed) if k.lower() == "authorization"}
