@@ -7,7 +7,9 @@ diverse), as used to report on generated red-team test cases.
 
 from __future__ import annotations
 
+import bisect
 import math
+import random
 from collections import Counter
 from collections.abc import Sequence
 
@@ -74,15 +76,93 @@ def bleu(hypothesis: Sequence[str], references: Sequence[Sequence[str]], max_n: 
     return penalty * math.exp(log_sum / max_n)
 
 
-def self_bleu(texts: Sequence[str], max_n: int = 4, limit: int = 200) -> float | None:
+SELF_BLEU_SAMPLE = 500
+"""Texts Self-BLEU reads at most: a larger set is sampled (:func:`fixed_sample`)."""
+SELF_BLEU_SEED = 0
+"""The seed of that sample, so the same texts always give the same figure."""
+
+
+def fixed_sample(texts: Sequence[str], limit: int, seed: int = SELF_BLEU_SEED) -> list[str]:
+    """``limit`` of ``texts`` drawn with a fixed seed, kept in their order (all when fewer)."""
+    if len(texts) <= limit:
+        return list(texts)
+    picked = sorted(random.Random(seed).sample(range(len(texts)), limit))
+    return [texts[i] for i in picked]
+
+
+def self_bleu(
+    texts: Sequence[str], max_n: int = 4, limit: int = SELF_BLEU_SAMPLE, seed: int = SELF_BLEU_SEED
+) -> float | None:
     """Mean BLEU of each text against all the others (``None`` for fewer than two texts).
 
-    At most ``limit`` texts are used (the first ones), since the cost grows with the square.
+    When there are more than ``limit`` texts, a sample of ``limit`` drawn with ``seed`` is used
+    (:func:`fixed_sample`), so the cost is bounded and the figure deterministic. Over the texts
+    used the result is exactly :func:`bleu` of each against the rest, computed in time linear
+    in their length: the clipping count of an n-gram against "all the others" is the largest
+    count in any other text, which is the largest overall unless this text holds it, and then
+    the second largest.
     """
-    sample = [tokens(t) for t in texts[:limit]]
+    sample = [tokens(t) for t in fixed_sample(texts, limit, seed)]
     if len(sample) < 2:
         return None
-    scores = [
-        bleu(hypothesis, sample[:i] + sample[i + 1 :], max_n) for i, hypothesis in enumerate(sample)
-    ]
+    grams = [[ngrams(words, n) for n in range(1, max_n + 1)] for words in sample]
+    # per n-gram: (largest count, index of a text with it, second largest count)
+    tops: list[dict[tuple[str, ...], list[int]]] = [{} for _ in range(max_n)]
+    for index, per_n in enumerate(grams):
+        for top, counts in zip(tops, per_n, strict=True):
+            for gram, count in counts.items():
+                entry = top.get(gram)
+                if entry is None:
+                    top[gram] = [count, index, 0]
+                elif count > entry[0]:
+                    entry[2], entry[0], entry[1] = entry[0], count, index
+                elif count > entry[2]:
+                    entry[2] = count
+    lengths = Counter(len(words) for words in sample)
+    ordered = sorted(lengths)
+    scores = []
+    for index, (words, per_n) in enumerate(zip(sample, grams, strict=True)):
+        scores.append(_bleu_against_rest(index, len(words), per_n, tops, lengths, ordered, max_n))
     return sum(scores) / len(scores)
+
+
+def _bleu_against_rest(
+    index: int,
+    length: int,
+    per_n: list[Counter[tuple[str, ...]]],
+    tops: list[dict[tuple[str, ...], list[int]]],
+    lengths: Counter[int],
+    ordered: list[int],
+    max_n: int,
+) -> float:
+    """:func:`bleu` of text ``index`` against every other text, from the shared counts."""
+    if not length:
+        return 0.0
+    log_sum = 0.0
+    for counts, top in zip(per_n, tops, strict=True):
+        total = sum(counts.values())
+        if total == 0:
+            return 0.0
+        matches = 0
+        for gram, count in counts.items():
+            best, holder, second = top[gram]
+            matches += min(count, second if holder == index else best)
+        log_sum += math.log((matches or 0.1) / total)
+    closest = _closest_other_length(length, lengths, ordered)
+    penalty = 1.0 if length > closest else math.exp(1 - closest / length)
+    return penalty * math.exp(log_sum / max_n)
+
+
+def _closest_other_length(length: int, lengths: Counter[int], ordered: list[int]) -> int:
+    """The reference length closest to ``length`` among the other texts (the shorter on a tie)."""
+    if lengths[length] > 1:
+        return length
+    at = bisect.bisect_left(ordered, length)
+    below = ordered[at - 1] if at > 0 else None
+    above_at = at + 1 if at < len(ordered) and ordered[at] == length else at
+    above = ordered[above_at] if above_at < len(ordered) else None
+    if below is None:
+        return above  # type: ignore[return-value]  # two texts at least: one is another length
+    if above is None or length - below <= above - length:
+        return below
+    return above
