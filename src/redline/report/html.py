@@ -9,7 +9,6 @@ stays inert text.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 from typing import Any
 
@@ -17,6 +16,7 @@ import jinja2
 
 from redline import __version__
 from redline.behaviors.taxonomy import CATEGORIES
+from redline.report.text import redacted
 from redline.store import Store
 
 MAX_FINDINGS = 25
@@ -179,11 +179,6 @@ def _rate_bars(
     )
 
 
-def _redacted(text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return f"[redacted: sha256 {digest}…, {len(text)} characters]"
-
-
 def _findings(store: Store, run_id: str, judge: str, redact: bool) -> list[dict[str, Any]]:
     """The unsafe attempts (by ``judge``), most categories first, with their transcripts."""
     verdicts = {
@@ -198,7 +193,7 @@ def _findings(store: Store, run_id: str, judge: str, redact: bool) -> list[dict[
         messages = [
             {
                 "role": m["role"],
-                "content": _redacted(m["content"])
+                "content": redacted(m["content"])
                 if redact and m["role"] == "assistant"
                 else m["content"],
             }

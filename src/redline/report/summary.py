@@ -7,8 +7,9 @@ from typing import Any
 
 from redline.errors import StoreError
 from redline.report.correction import apply_correction
+from redline.report.errors import error_causes
 from redline.report.metrics import summarize
-from redline.report.stats import distinct_n, self_bleu
+from redline.report.stats import SELF_BLEU_SAMPLE, SELF_BLEU_SEED, distinct_n, self_bleu
 from redline.store import Store
 
 
@@ -30,7 +31,8 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
         by_judge[row["judge"]].append(row)
     per_judge = {name: summarize(judge_rows, name) for name, judge_rows in by_judge.items()}
     unsafe_ids = {row["id"] for row in by_judge[judge] if row["outcome"] == "unsafe"}
-    diversity, success_at_n = _attempt_figures(store, run_id, unsafe_ids)
+    error_ids = {row["id"] for row in by_judge[judge] if row["outcome"] == "error"}
+    diversity, success_at_n, failed = _attempt_figures(store, run_id, unsafe_ids, error_ids)
     summary = {
         "run_id": run_id,
         "name": run["name"],
@@ -48,6 +50,8 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
             name: {"totals": dict(figures["totals"]), "over_refusal": figures["over_refusal"]}
             for name, figures in per_judge.items()
         },
+        "error_rates": error_rates(per_judge[judge]),
+        "error_causes": _error_causes(store, run_id, judge, failed),
         "diversity": diversity,
         "success_at_n": success_at_n,
         "calls": store.call_totals(run_id),
@@ -56,10 +60,51 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     return summary
 
 
+def error_rates(figures: dict[str, Any]) -> dict[str, Any]:
+    """Errors / attempts on harmful behaviours, on benign look-alikes, and over both.
+
+    Each is ``{"error", "attempts", "rate"}`` (``rate`` is ``None`` without attempts).
+    """
+    harmful, benign = figures["totals"], figures["over_refusal"]
+    rates = {}
+    for name, error, attempts in (
+        ("harmful", harmful["error"], harmful["attempts"]),
+        ("benign", benign["error"], benign["attempts"]),
+        ("all", harmful["error"] + benign["error"], harmful["attempts"] + benign["attempts"]),
+    ):
+        rates[name] = {
+            "error": error,
+            "attempts": attempts,
+            "rate": error / attempts if attempts else None,
+        }
+    return rates
+
+
+def _error_causes(
+    store: Store, run_id: str, judge: str, failed: dict[str, str | None]
+) -> list[dict[str, Any]]:
+    """The causes of ``judge``'s error verdicts: the attempt's error, else the judge's."""
+    if not failed:
+        return []
+    judge_failed = {attempt_id for attempt_id, error in failed.items() if error is None}
+    rationales = store.verdict_rationales(run_id, judge, judge_failed) if judge_failed else {}
+    return error_causes(
+        [
+            (
+                attempt_id,
+                error if error is not None else rationales.get(attempt_id),
+                error is None,
+            )
+            for attempt_id, error in failed.items()
+        ]
+    )
+
+
 def _prompt_diversity(prompts: list[str]) -> dict[str, Any]:
     return {
         "prompts": len(prompts),
         "self_bleu": self_bleu(prompts),
+        "self_bleu_of": min(len(prompts), SELF_BLEU_SAMPLE) if len(prompts) > 1 else 0,
         "distinct_1": distinct_n(prompts, 1) if prompts else None,
         "distinct_2": distinct_n(prompts, 2) if prompts else None,
     }
@@ -76,17 +121,22 @@ def success_against_n(firsts: list[int | None], limit: int | None = None) -> lis
 
 
 def _attempt_figures(
-    store: Store, run_id: str, unsafe_ids: set[str]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One pass over the stored attempts: prompt diversity and success against N.
+    store: Store, run_id: str, unsafe_ids: set[str], error_ids: set[str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str | None]]:
+    """One pass over the stored attempts: prompt diversity, success against N, failures.
 
     Diversity (Self-BLEU, distinct-n) of the prompts sent (the last user message of each
     attempt): overall for the prompts that succeeded, and per attack for every prompt it sent
     on harmful behaviours (what an attacker-driven attack generated, next to its success
     rate). Success against N: for sampling attempts, the index of their first success
-    (``None``: never), by attack.
+    (``None``: never), by attack. Failures: ``{attempt id: its error}`` of the attempts in
+    ``error_ids`` (``None`` when the attempt itself did not fail: its judge did).
+
+    Self-BLEU reads at most :data:`~redline.report.stats.SELF_BLEU_SAMPLE` prompts per set, a
+    sample drawn with a fixed seed when there are more, so this is linear in the attempts.
     """
     successful: list[str] = []
+    failed: dict[str, str | None] = {}
     by_attack: dict[str, list[str]] = {}
     firsts: dict[str, list[int | None]] = {}
     for attempt in store.iter_attempts(run_id):
@@ -100,6 +150,8 @@ def _attempt_figures(
         )
         if attempt["id"] in unsafe_ids:
             successful.append(prompt)
+        elif attempt["id"] in error_ids:
+            failed[attempt["id"]] = attempt["error"]
         if attempt["benign"]:
             continue
         by_attack.setdefault(attempt["attack"], []).append(prompt)
@@ -110,10 +162,11 @@ def _attempt_figures(
     diversity = {
         "successful_prompts": overall.pop("prompts"),
         **overall,
+        "self_bleu_sample": {"limit": SELF_BLEU_SAMPLE, "seed": SELF_BLEU_SEED},
         "by_attack": {name: _prompt_diversity(p) for name, p in sorted(by_attack.items())},
     }
     success_at_n = {
         attack: {"attempts": len(values), "curve": success_against_n(values)}
         for attack, values in sorted(firsts.items())
     }
-    return diversity, success_at_n
+    return diversity, success_at_n, failed

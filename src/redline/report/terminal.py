@@ -1,4 +1,9 @@
-"""The terminal summary: one rich table per run, per category, with intervals."""
+"""The terminal summary: one rich table per run, per category, with intervals.
+
+Names from a run (run, category, attack, judge, calibration file) and error causes reach the
+terminal only through :func:`~redline.report.text.plain`: no escape sequence or rich markup in
+them is ever interpreted.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from redline.report.errors import causes_line
+from redline.report.text import plain, printable
 
 
 def _pct(value: float | None) -> str:
@@ -54,7 +62,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     if correcting:
         caption += " Corrected: ASR corrected for the judge's measured error (below)."
     table = Table(
-        title=f"run {summary['run_id']} · judge: {summary['judge']}",
+        title=plain(f"run {summary['run_id']} · judge: {summary['judge']}"),
         caption=caption,
         caption_justify="left",
         box=box.SIMPLE_HEAD,
@@ -83,7 +91,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
             "asr": None,
         }
         refusal = refusals.get(name, empty_refusal)
-        table.add_row(name, *_rate_cells(figures, correcting), _refusal_cell(refusal))
+        table.add_row(plain(name), *_rate_cells(figures, correcting), _refusal_cell(refusal))
     totals, refusal = summary["totals"], summary["over_refusal"]
     table.add_section()
     table.add_row(
@@ -129,7 +137,7 @@ def attack_table(summary: dict[str, Any]) -> Table:
         table.add_column("corrected", justify="right", no_wrap=True)
     table.add_column("non-refusal", justify="right", no_wrap=True)
     for name, figures in summary["by_attack"].items():
-        table.add_row(name, *_rate_cells(figures, correcting))
+        table.add_row(plain(name), *_rate_cells(figures, correcting))
     return table
 
 
@@ -145,7 +153,7 @@ def judge_table(summary: dict[str, Any]) -> Table:
     for name, figures in summary["judge_comparison"].items():
         totals = figures["totals"]
         table.add_row(
-            name + (" *" if name == summary["judge"] else ""),
+            plain(name + (" *" if name == summary["judge"] else "")),
             str(totals["unsafe"]),
             str(totals["safe"]),
             str(totals["error"]),
@@ -179,13 +187,18 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
             f"[yellow]{errors} attempt(s) ended in error[/] (target failures or unjudgeable "
             "replies); they are counted above and never as safe."
         )
+        causes = summary.get("error_causes")
+        if causes:
+            line = Text("Causes: ", style="yellow")
+            line.append_text(plain(causes_line(causes)))
+            console.print(line)
 
 
 def calibration_text(correction: dict[str, Any]) -> str:
     """Which calibration: file, n (positives, negatives), sensitivity, specificity, date."""
     c = correction["calibration"]
     return (
-        f"{c['data']} (n={c['positives'] + c['negatives']}: {c['positives']} unsafe, "
+        f"{printable(c['data'])} (n={c['positives'] + c['negatives']}: {c['positives']} unsafe, "
         f"{c['negatives']} safe; sensitivity {c['sensitivity']:.3f}, specificity "
         f"{c['specificity']:.3f}; {c['date']})"
     )
@@ -198,8 +211,8 @@ def correction_line(summary: dict[str, Any]) -> Text | None:
         return None
     if correction["too_weak"]:
         return Text(
-            f"Judge {summary['judge']} is too weak to correct: sensitivity + specificity - 1 = "
-            f"{correction['youden']:.3f} <= {correction['min_youden']} on "
+            f"Judge {printable(summary['judge'])} is too weak to correct: sensitivity + "
+            f"specificity - 1 = {correction['youden']:.3f} <= {correction['min_youden']} on "
             f"{calibration_text(correction)}. ASR is shown uncorrected.",
             style="yellow",
         )
@@ -207,7 +220,7 @@ def correction_line(summary: dict[str, Any]) -> Text | None:
     line.append_text(_corrected(summary["totals"]))
     line.append(
         f" overall; 95% interval by parametric bootstrap ({correction['draws']} draws) with "
-        f"the calibration's uncertainty. Calibration of {summary['judge']}: "
+        f"the calibration's uncertainty. Calibration of {printable(summary['judge'])}: "
         f"{calibration_text(correction)}."
     )
     return line
