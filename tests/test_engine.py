@@ -67,7 +67,7 @@ def test_permanent_faults_and_exhausted_retries_are_errors_never_safe(
     result = run_cli(
         "scan", str(write_config(tmp_path / "c.yaml", config)), "--db", str(db), "--no-progress"
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 6, result.output  # 6 of 7 in error: above --max-error-rate
     outcomes = dict(
         db_rows(
             db,
@@ -91,7 +91,7 @@ def test_permanent_faults_and_exhausted_retries_are_errors_never_safe(
     errors = dict(db_rows(db, "select behavior_id, error from attempts where error is not null"))
     assert "timed out after 0.3 s" in errors["f-timeout"]
     assert "malformed JSON" in errors["f-malformed"]
-    report = json.loads(run_cli("report", "latest", "--format", "json", "--db", str(db)).output)
+    report = json.loads(run_cli("report", "latest", "--format", "json", "--db", str(db)).stdout)
     assert report["totals"] == {
         **report["totals"],
         "attempts": 7,

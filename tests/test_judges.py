@@ -235,7 +235,7 @@ def test_scan_with_two_judges_then_rejudge_without_calling_the_target(
     assert rubric_outcomes == {"h1": "unsafe", "h2": "safe", "h3": "error"}
     run_id = db_rows(db, "select id from runs")[0][0]
     by_rubric = json.loads(
-        run_cli("report", run_id, "--judge", "rubric", "--format", "json", "--db", str(db)).output
+        run_cli("report", run_id, "--judge", "rubric", "--format", "json", "--db", str(db)).stdout
     )
     assert by_rubric["judge"] == "rubric" and by_rubric["totals"]["unsafe"] == 1
     assert set(by_rubric["judge_comparison"]) == {"refusal", "rubric"}
@@ -256,7 +256,10 @@ def test_scan_with_two_judges_then_rejudge_without_calling_the_target(
     # a model judge through rejudge records its calls after the attempt's own
     spec = tmp_path / "graded.yaml"
     spec.write_text(json.dumps(rubric(judge_server, mode="graded", label="graded")))
-    assert run_cli("rejudge", run_id, "--judge", str(spec), "--db", str(db)).exit_code == 0
+    graded = run_cli("rejudge", run_id, "--judge", str(spec), "--db", str(db))
+    # the scripted judge model answers in the binary format only: every graded verdict is an
+    # error, and rejudge says so (exit 4) instead of counting them as judged
+    assert graded.exit_code == 4 and "every one of the 3 new verdicts is an error" in graded.output
     assert server.requests == 3
     roles = dict(db_rows(db, "select role, count(*) from calls group by role"))
     assert roles["target"] == 3 and roles["judge"] >= 4 + 3

@@ -75,8 +75,8 @@ def report_json(db: Path, run_id: str, *extra: str) -> dict:
     return json.loads(result.output)
 
 
-def report_html(db: Path, run_id: str, out: Path) -> str:
-    result = run_cli("report", run_id, "--format", "html", "-o", str(out), "--db", str(db))
+def report_html(db: Path, run_id: str, out: Path, *extra: str) -> str:
+    result = run_cli("report", run_id, "--format", "html", "-o", str(out), "--db", str(db), *extra)
     assert result.exit_code == 0, result.output
     return out.read_text()
 
@@ -150,7 +150,7 @@ def test_two_question_verdicts_and_look_alikes_judged_for_harm_only(db: Path, tm
             ("unsafe", None, None),
         ],
     )
-    summary = report_json(db, run_id)
+    summary = report_json(db, run_id, "--max-error-rate", "1")  # 1 of 4 harmful in error
     totals = summary["totals"]
     assert totals["asr"] == pytest.approx(1 / 3) and totals["error"] == 1
     assert totals["nonrefusal"] == pytest.approx(2 / 3) and totals["refusal_judged"] == 3
@@ -159,7 +159,8 @@ def test_two_question_verdicts_and_look_alikes_judged_for_harm_only(db: Path, tm
     assert over["rate"] == 0.5
     table = flat(run_cli("report", run_id, "--db", str(db)).output)
     assert "2 benign look-alike(s) were judged for harm only" in table
-    assert "2 unread (judged for harm only)" in report_html(db, run_id, tmp_path / "r.html")
+    html = report_html(db, run_id, tmp_path / "r.html", "--max-error-rate", "1")
+    assert "2 unread (judged for harm only)" in html
 
 
 def write_labels(path: Path, counts: dict[tuple[str, str], int]) -> Path:

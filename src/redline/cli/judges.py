@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from redline.cli import db_option, user_errors
+from redline.cli.runs import max_error_rate_option
 
 
 def judge_spec(
@@ -251,6 +253,7 @@ def _print_eval(result: dict[str, Any]) -> None:
 @click.option("--judge", "judge", required=True, help="A judge name or a YAML judge spec.")
 @judge_options
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(min=1))
+@max_error_rate_option
 @db_option
 @user_errors
 def rejudge(
@@ -261,26 +264,69 @@ def rejudge(
     judge_model: str | None,
     judge_key_env: str | None,
     concurrency: int,
+    max_error_rate: float,
     db: str | None,
 ) -> None:
     """Add a judge's verdicts to a stored run without calling the target again.
 
     Attempts that already have this judge's verdict are skipped, so it can be re-run after an
     interruption. Compare judges with `redline report RUN_ID --judge NAME` or the HTML report.
+
+    Exit codes: 4 when every new verdict is an error (a judge model that cannot be reached,
+    say), 6 when more of the judge's verdicts are errors than --max-error-rate allows.
     """
     import asyncio
+    from collections import Counter
 
-    from redline.cli.runs import resolve_run_id
+    from rich.console import Console
+
+    from redline.cli import EXIT_ALL_ERRORS
+    from redline.cli.runs import gate_code, resolve_run_id
     from redline.config import Limits
     from redline.engine.campaign import named_judge
     from redline.engine.judging import rejudge_run
+    from redline.report.errors import causes_line
+    from redline.report.gates import parse_max_error_rate
+    from redline.report.summary import run_summary
+    from redline.report.text import markup_safe, printable
     from redline.store import Store
 
+    parse_max_error_rate(max_error_rate)
     store = Store(db)
     run_id = resolve_run_id(store, run_id)
     named = named_judge(judge_spec(judge, sets, judge_url, judge_model, judge_key_env))
-    counts = asyncio.run(rejudge_run(store, run_id, named, Limits(concurrency=concurrency)))
-    click.echo(
-        f"judge {named.label}: {counts['judged']} attempts judged, {counts['skipped']} already "
-        f"had its verdict. See: redline report {run_id} --judge '{named.label}'"
+    outcomes: Counter[str] = Counter()
+    counts = asyncio.run(
+        rejudge_run(
+            store,
+            run_id,
+            named,
+            Limits(concurrency=concurrency),
+            on_verdict=lambda verdict: outcomes.update([verdict.outcome.value]),
+        )
     )
+    summary = run_summary(store, run_id, named.label)
+    label = markup_safe(named.label)
+    causes = summary["error_causes"]
+    console = Console(stderr=True, highlight=False)
+    judged, errors = counts["judged"], outcomes["error"]
+    if judged and errors == judged:
+        console.print(
+            f"[bold red]judge {label}: every one of the {judged} new verdicts is an error[/]; "
+            "nothing was judged."
+            + (f" Causes: {markup_safe(causes_line(causes))}." if causes else "")
+            + " Check the judge (its model's URL and name); the error verdicts are stored "
+            f"under {label}. Every error: redline report {run_id} --judge '{label}' "
+            "--format jsonl"
+        )
+        sys.exit(EXIT_ALL_ERRORS)
+    breakdown = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+    click.echo(
+        f"judge {printable(named.label)}: {judged} attempts judged"
+        + (f" ({breakdown})" if breakdown else "")
+        + f", {counts['skipped']} already had its verdict. See: redline report {run_id} "
+        f"--judge '{printable(named.label)}'"
+    )
+    code = gate_code(summary, {}, max_error_rate, console)
+    if code:
+        sys.exit(code)

@@ -10,14 +10,12 @@ import click
 
 from redline.cli import (
     EXIT_ALL_ERRORS,
-    EXIT_ASR_GATE,
     EXIT_BUDGET,
     EXIT_INTERRUPTED,
-    EXIT_OK,
     db_option,
     user_errors,
 )
-from redline.cli.runs import fail_on_asr_option
+from redline.cli.runs import fail_on_asr_option, max_error_rate_option
 
 
 def _campaign(config: str | None, target_url: str | None, model: str | None, key_env: str | None):
@@ -95,6 +93,7 @@ def _progress(total: int, done_before: int, console: Any, enabled: bool):
 )
 @click.option("--max-target-calls", type=click.IntRange(min=1), help="Override the call budget.")
 @fail_on_asr_option
+@max_error_rate_option
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
 @db_option
 @user_errors
@@ -106,6 +105,7 @@ def scan(
     api_key_env: str | None,
     max_target_calls: int | None,
     fail_on_asr: tuple[str, ...],
+    max_error_rate: float,
     no_progress: bool,
     db: str | None,
 ) -> None:
@@ -117,8 +117,9 @@ def scan(
     redline scan --target URL --model M  quick scan of an OpenAI-compatible endpoint
     redline scan --resume RUN_ID         finish an interrupted run (nothing is redone)
 
-    Exit codes: 0 ok, 2 bad input, 3 ASR above --fail-on-asr, 4 every attempt
-    failed, 5 stopped at the call budget, 130 interrupted.
+    Exit codes: 0 ok, 2 bad input, 3 ASR above --fail-on-asr (or a gate with
+    nothing measured), 4 every attempt failed, 5 stopped at the call budget, 6 more
+    attempts in error than --max-error-rate, 130 interrupted. See docs/reports.md.
     """
     import asyncio
 
@@ -126,12 +127,13 @@ def scan(
 
     from redline.cli.runs import summary_console
     from redline.engine.campaign import execute_run, prepare_run
-    from redline.report.gates import parse_gates
+    from redline.report.gates import parse_gates, parse_max_error_rate
     from redline.report.summary import run_summary
     from redline.report.terminal import print_summary
     from redline.store import Store
 
     gates = parse_gates(fail_on_asr)
+    parse_max_error_rate(max_error_rate)
     console = Console(stderr=True)
     store = Store(db)
     campaign = None
@@ -161,7 +163,7 @@ def scan(
             "each attempt's transcript meta lists its cuts (truncated_replies)."
         )
     db_flag = f" --db {db}" if db else ""
-    code = _finish(summary, stats.stop_reason, prepared.run_id, db_flag, gates, out)
+    code = _finish(summary, stats.stop_reason, prepared.run_id, db_flag, gates, out, max_error_rate)
     if code == EXIT_INTERRUPTED and stats.signal == signal.SIGTERM:
         code = EXIT_TERMINATED
     sys.exit(code)
@@ -179,8 +181,11 @@ def _finish(
     db_flag: str,
     gates: dict[str | None, float],
     out: Any,
+    max_error_rate: float = 1.0,
 ) -> int:
     """Tell the user where things stand and what to run next; return the exit code."""
+    from redline.cli.runs import all_errors_message, every_attempt_failed, gate_code
+
     if stop_reason == "interrupted":
         out.print(
             f"[yellow]Interrupted.[/] {summary['stored_attempts']} of {summary['plan_size']} "
@@ -194,24 +199,12 @@ def _finish(
             f"[bold]redline scan --resume {run_id} --max-target-calls N{db_flag}[/]"
         )
         return EXIT_BUDGET
-    totals, refusal = summary["totals"], summary["over_refusal"]
-    attempts = totals["attempts"] + refusal["attempts"]
-    errors = totals["error"] + refusal["error"]
-    if attempts and errors == attempts:
-        out.print(
-            f"[bold red]Every attempt ended in error ({errors} of {attempts}).[/] The target "
-            "could not be reached or its replies could not be judged; nothing was measured. "
-            f"See the errors with: redline report {run_id} --format json{db_flag}"
-        )
+    if every_attempt_failed(summary):
+        out.print(all_errors_message(summary, f"redline report {run_id} --format jsonl{db_flag}"))
         return EXIT_ALL_ERRORS
     out.print(
         f"Results: run [bold]{run_id}[/] in {db_flag.removeprefix(' --db ') or DEFAULT_DB}. "
         f"Next: [bold]redline report {run_id} --format html -o report.html{db_flag}[/] "
         f"(or --format json)"
     )
-    from redline.report.gates import failed_gates
-
-    failures = failed_gates(summary, gates)
-    for line in failures:
-        out.print(f"[bold red]gate failed:[/] {line}")
-    return EXIT_ASR_GATE if failures else EXIT_OK
+    return gate_code(summary, gates, max_error_rate, out)
