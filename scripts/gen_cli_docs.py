@@ -15,8 +15,10 @@ Generated from `--help` by `python scripts/gen_cli_docs.py`; do not edit by hand
 (`tests/test_docs.py` fails when this page and the commands disagree).
 
 Exit codes of every command: 0 success; 1 internal error (a bug); 2 bad usage, config, data
-file, plugin or store; 3 attack success rate above `--fail-on-asr`; 4 every attempt ended in
-error; 5 stopped at the call budget; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+file, plugin or store; 3 a gate failed (attack success rate above `--fail-on-asr`, a gate with
+nothing measured, `diff --fail-on-regression`); 4 every attempt ended in error; 5 stopped at the
+call budget; 6 more attempts in error than `--max-error-rate` (default 0.2); 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM). See [reports.md](reports.md#exit-codes).
 """
 
 
