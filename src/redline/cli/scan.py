@@ -130,6 +130,7 @@ def scan(
     from redline.report.gates import parse_gates, parse_max_error_rate
     from redline.report.summary import run_summary
     from redline.report.terminal import print_summary
+    from redline.report.text import markup_safe
     from redline.store import Store
 
     gates = parse_gates(fail_on_asr)
@@ -145,7 +146,7 @@ def scan(
     console.print(
         f"[bold]{verb} run {prepared.run_id}[/]: {len(prepared.plan)} attempts planned"
         + (f", {done_before} already stored" if done_before else "")
-        + f", judge [bold]{prepared.primary_judge}[/]"
+        + f", judge [bold]{markup_safe(prepared.primary_judge)}[/]"
     )
     progress, on_result = _progress(
         len(prepared.plan), done_before, console, enabled=not no_progress
