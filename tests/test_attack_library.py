@@ -351,11 +351,18 @@ def test_llm_attacks_respect_the_budget_mid_attack(tmp_path: Path, db: Path):
     assert attempts == []  # the attempt that hit the budget is not stored; it runs on resume
 
 
-def test_llm_attacks_without_an_attacker_say_so(tmp_path: Path, db: Path):
-    _result, _counts, attempts = run_scan(
-        tmp_path, db, ["crescendo"], ServerConfig(mode="fixed", reply="x")
+@pytest.mark.parametrize(
+    "attack",
+    ["pair", "tap", "crescendo", "generate", "translate", {"name": "base64", "over": "translate"}],
+)
+def test_llm_attacks_without_an_attacker_are_a_config_error(tmp_path: Path, db: Path, attack):
+    result, counts, attempts = run_scan(
+        tmp_path, db, ["direct", attack], ServerConfig(mode="fixed", reply="x")
     )
-    assert "needs an attacker model" in attempts[0]["error"]
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "c.yaml:" in result.output and "attacks[1]" in result.output
+    assert "needs an attacker model" in result.output and "attacker:" in result.output
+    assert counts["target"] == 0 and attempts == []  # found before any call
 
 
 @pytest.mark.parametrize("name", ["pair", "tap", "crescendo", "generate", "best_of_n"])

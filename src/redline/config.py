@@ -8,6 +8,7 @@ behaviour files exist and parse.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,32 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from redline.errors import ConfigError, DataError, PluginError, RedlineError
 
+MAX_SEED = 2**63 - 1
+"""Seeds are stored as signed 64-bit integers: 0..MAX_SEED."""
+
 DEFAULT_JUDGE: str | dict[str, Any] = "refusal"
 """The judge a campaign uses when it names none (also the quick scan's, and what ``redline
 judges eval default`` measures): the single source of the default."""
+
+
+def match_judge_label(requested: str, labels: list[str]) -> str:
+    """The stored judge label that ``requested`` (from ``--judge``) means.
+
+    A label itself, or a judge's plain name when exactly one label has it: ``rubric`` means
+    ``rubric(max_tokens=96)`` when that is the run's only rubric judge. Anything else is
+    returned unchanged, for the caller to report as unknown (an ambiguous name is an error
+    that lists the candidates).
+    """
+    if requested in labels:
+        return requested
+    named = [label for label in labels if label.split("(", 1)[0] == requested]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise ConfigError(
+            f"judge {requested!r} is ambiguous: give one of {', '.join(map(repr, named))}"
+        )
+    return requested
 
 
 class Limits(BaseModel):
@@ -37,6 +61,15 @@ class Limits(BaseModel):
     """The longest wait a server's Retry-After may impose (it wins over ``backoff_max_s``)."""
     max_reply_chars: int = Field(1_000_000, ge=1)
     """Longer replies are cut here; the attempt's transcript meta records the cut."""
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> Limits:
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError(
+                f"backoff_initial_s ({self.backoff_initial_s:g}) is larger than backoff_max_s "
+                f"({self.backoff_max_s:g}): the first wait cannot exceed the longest"
+            )
+        return self
 
 
 class BehaviorSource(BaseModel):
@@ -74,14 +107,15 @@ class Campaign(BaseModel):
     scorer: dict[str, Any] | None = None
     """The model that rates replies 1-10 inside attack loops [default: the attacker]."""
     behaviors: list[str | BehaviorSource] = Field(default_factory=lambda: ["builtin:core"])
-    attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: ["direct"])
+    attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: ["direct"], min_length=1)
     benign_attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: ["direct"])
     """Attacks applied to benign look-alikes (over-refusal is usually measured on plain asks)."""
     judges: list[str | dict[str, Any]] = Field(
         default_factory=lambda: [copy.deepcopy(DEFAULT_JUDGE)], min_length=1
     )
     limits: Limits = Field(default_factory=Limits)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    """Any integer from 0 to 2**63 - 1 (the store keeps it as a signed 64-bit integer)."""
     repeats: int = Field(1, ge=1, le=1000)
 
     def sources(self) -> list[BehaviorSource]:
@@ -144,9 +178,20 @@ class _Located:
         lines = []
         for err in exc.errors():
             loc = prefix + tuple(p for p in err["loc"] if not _is_union_tag(p))
-            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            lines.append(f"{self.where(loc)}: {_format_loc(loc)}: {message}")
+            lines.append(f"{self.where(loc)}: {_format_loc(loc)}: {_message(loc, err)}")
         return ConfigError("\n".join(dict.fromkeys(lines)))
+
+
+def _message(loc: tuple[Any, ...], err: Any) -> str:
+    """A validation error's message, reworded where pydantic's own says too little."""
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if loc == ("seed",) and err["type"] in ("greater_than_equal", "less_than_equal"):
+        return f"must be an integer from 0 to 2**63 - 1 ({MAX_SEED}), got {err['input']!r}"
+    if loc in (("attacks",), ("judges",)) and err["type"] == "too_short":
+        example = "direct" if loc == ("attacks",) else "harm"
+        return f"is empty: list at least one (for example [{example}])"
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -168,25 +213,61 @@ def parse_campaign(data: Any, source: str = "<config>", root: yaml.Node | None =
     for role in ("attacker", "scorer"):
         spec = getattr(campaign, role)
         if spec is not None:
-            _validate_target(spec, located, role)
+            _validate_target(spec, located, (role,))
     _validate_plugins(campaign, located)
     return campaign
 
 
-def _validate_target(target: dict[str, Any], located: _Located, key: str = "target") -> None:
+def _validate_target(
+    target: dict[str, Any], located: _Located, loc: tuple[Any, ...] = ("target",)
+) -> None:
     from redline import registry
 
     type_name = target.get("type")
     if not isinstance(type_name, str):
-        raise located.error((key, "type"), "missing (for example: openai, http, python, local)")
+        raise located.error((*loc, "type"), "missing (for example: openai, http, python, local)")
     try:
         cls = registry.targets.get(type_name)
     except PluginError as exc:
-        raise located.error((key, "type"), str(exc)) from exc
+        raise located.error((*loc, "type"), str(exc)) from exc
     try:
         cls.Options.model_validate(target)
     except ValidationError as exc:
-        raise located.from_validation(exc, (key,)) from exc
+        raise located.from_validation(exc, loc) from exc
+    url_key = URL_KEYS.get(type_name)
+    if url_key is not None:
+        problem = http_url_problem(target.get(url_key))
+        if problem is not None:
+            raise located.error((*loc, url_key), problem)
+
+
+URL_KEYS = {"openai": "base_url", "http": "url"}
+"""The URL option of each built-in network target, checked at config time."""
+
+
+def http_url_problem(value: Any) -> str | None:
+    """Why ``value`` is not an ``http://`` or ``https://`` URL with a host; ``None`` if it is."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        return None  # the target's own schema reports a wrong type
+    example = "expected e.g. http://127.0.0.1:8000/v1"
+    value = re.sub(r"//[^/@\s]*@", "//<credentials>@", value)  # never echo a password
+    if value != value.strip():
+        return f"{value!r} has spaces around it"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        return f"{value!r} is not a valid URL ({exc})"
+    if parts.scheme.lower() in ("http", "https"):
+        return None if parts.hostname else f"{value!r} has no host ({example})"
+    if "://" in value:
+        scheme = value.split("://", 1)[0]
+        return f"{value!r}: only http:// and https:// URLs are supported, not {scheme}://"
+    if value and " " not in value and not value.startswith("/"):
+        return f"{value!r} has no scheme: did you mean 'http://{value}'?"
+    return f"{value!r} is not an http:// or https:// URL ({example})"
 
 
 def _validate_plugins(campaign: Campaign, located: _Located) -> None:
@@ -205,20 +286,37 @@ def _validate_plugins(campaign: Campaign, located: _Located) -> None:
                 raise located.error((key, index), str(exc)) from exc
             if key == "judges":
                 _validate_judge_models(built, located, index)
+            elif campaign.attacker is None:
+                needy = next((a for a in attack_chain(built) if needs_attacker(a)), None)
+                if needy is not None:
+                    raise located.error(
+                        (key, index),
+                        f"attack {needy.name!r} needs an attacker model (the model that writes "
+                        "attacks): add `attacker: {type: openai, base_url: ..., model: ...}` "
+                        "to the campaign",
+                    )
+
+
+def attack_chain(attack: Any) -> list[Any]:
+    """The attack and every attack beneath it (its ``over`` chain)."""
+    chain = []
+    while attack is not None:
+        chain.append(attack)
+        attack = getattr(attack, "over", None)
+    return chain
+
+
+def needs_attacker(attack: Any) -> bool:
+    """Whether ``attack`` asks the campaign's attacker model (its class sets ``needs_attacker``)."""
+    return bool(getattr(attack, "needs_attacker", False))
 
 
 def _validate_judge_models(judge: Any, located: _Located, index: int) -> None:
-    from redline import registry
     from redline.judges import ModelJudge, sub_judges
 
     for member in sub_judges(judge):
-        if not isinstance(member, ModelJudge):
-            continue
-        model = member.options.model
-        try:
-            registry.targets.get(str(model.get("type"))).Options.model_validate(model)
-        except (PluginError, ValidationError) as exc:
-            raise located.error(("judges", index, "model"), f"judge model: {exc}") from exc
+        if isinstance(member, ModelJudge):
+            _validate_target(member.options.model, located, ("judges", index, "model"))
 
 
 def load_config(path: str | Path) -> Campaign:
@@ -236,6 +334,8 @@ def load_config(path: str | Path) -> Campaign:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
+    from redline.behaviors import UnknownCategoryError
+
     campaign = parse_campaign(data, str(path), root)
     located = _Located(str(path), root)
     resolved = []
@@ -244,6 +344,8 @@ def load_config(path: str | Path) -> Campaign:
             source = source.model_copy(update={"file": str(path.parent / source.file)})
         try:
             load_behaviors([source], campaign.seed)
+        except UnknownCategoryError as exc:
+            raise located.error(("behaviors", index, "categories", exc.position), str(exc)) from exc
         except DataError as exc:
             raise located.error(("behaviors", index), str(exc)) from exc
         resolved.append(source)

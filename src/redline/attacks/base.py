@@ -128,6 +128,8 @@ class StaticAttack:
     """Options shown in the key even at their default (they name the variant)."""
     randomized: ClassVar[bool] = False
     """True for rewrites that draw from the attempt's random generator."""
+    needs_attacker: ClassVar[bool] = False
+    """True for attacks that ask the campaign's attacker model (checked at config time)."""
 
     def __init__(self, options: AttackOptions, over: StaticAttack | None = None) -> None:
         self.options = options

@@ -528,6 +528,7 @@ class Translate(StaticAttack):
     name = "translate"
     description = "the prompt translated by the attacker model into another language"
     query_cost = "1 (+1 attacker)"
+    needs_attacker = True
     Options = TranslateOptions
     options: TranslateOptions
     key_options = ("language",)

@@ -57,6 +57,7 @@ class Crescendo:
     name = "crescendo"
     description = "multi-turn escalation from innocuous to the goal, backtracking on refusals"
     query_cost = "up to max_turns + max_backtracks (+ attacker and scorer calls)"
+    needs_attacker = True
     Options = CrescendoOptions
 
     def __init__(self, options: CrescendoOptions) -> None:

@@ -55,6 +55,7 @@ class Generate:
     name = "generate"
     description = "attacker-written test prompts, zero-shot or stochastic few-shot"
     query_cost = "1 (+1-3 attacker, +1 scorer)"
+    needs_attacker = True
     Options = GenerateOptions
 
     def __init__(self, options: GenerateOptions) -> None:

@@ -94,6 +94,7 @@ class TreeSearch:
 
     name = "search"
     query_cost = ""
+    needs_attacker = True
 
     def __init__(self, options: SearchOptions) -> None:
         self.options = options

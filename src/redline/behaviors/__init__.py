@@ -140,6 +140,15 @@ def load_file(path: str | Path, columns: Mapping[str, str] | None = None) -> lis
     raise DataError(f"behaviour file {path}: unsupported extension (use .jsonl or .csv)")
 
 
+class UnknownCategoryError(DataError):
+    """A category filter names a category that no behaviour of the set has."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(message)
+        self.position = position
+        """Where the unknown category is in the filter's list."""
+
+
 def select(
     behaviors: Iterable[Behavior],
     *,
@@ -153,12 +162,19 @@ def select(
 
     ``sample`` keeps that many harmful behaviours (chosen with ``seed``), ``per_category`` at
     most that many per category; the paired look-alikes of the kept behaviours stay, so
-    over-refusal is measured on the same topics.
+    over-refusal is measured on the same topics. A category that no behaviour has is an
+    :class:`UnknownCategoryError` (a typo would otherwise silently select less).
     """
     chosen = list(behaviors)
     if categories is not None:
-        wanted = set(categories)
-        chosen = [b for b in chosen if b.category in wanted]
+        wanted = list(categories)
+        known = sorted({b.category for b in chosen})
+        for position, category in enumerate(wanted):
+            if category not in known:
+                raise UnknownCategoryError(
+                    f"unknown category {category!r} (this set has: {', '.join(known)})", position
+                )
+        chosen = [b for b in chosen if b.category in set(wanted)]
     rng = random.Random(seed)
     if per_category is not None:
         by_category: dict[str, list[Behavior]] = {}
