@@ -86,9 +86,12 @@ def load_csv(path: Path, columns: Mapping[str, str] | None = None) -> list[Behav
     unknown = set(mapping) - set(FIELDS)
     if unknown:
         raise DataError(f"{path}: unknown field(s) in columns mapping: {sorted(unknown)}")
+    start = 1  # the line the record being read starts on
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
+            # strict: a quote that is never closed is an error, not a field that swallows the
+            # rows after it
+            reader = csv.DictReader(handle, strict=True)
             header = reader.fieldnames or []
             for required in ("behavior", "category"):
                 if mapping[required] not in header:
@@ -96,16 +99,59 @@ def load_csv(path: Path, columns: Mapping[str, str] | None = None) -> list[Behav
                         f"{path}: no column {mapping[required]!r} for {required!r} "
                         f"(columns are: {', '.join(header) or 'none'})"
                     )
-            behaviors = [
-                behavior_from_record(
-                    {f: row.get(col) for f, col in mapping.items() if col in header},
-                    f"{path}:{reader.line_num}",
+            behaviors = []
+            start = reader.line_num + 1
+            for row in reader:
+                where = f"{path}:{start}"
+                _check_row(row, header, mapping, where)
+                behaviors.append(
+                    behavior_from_record(
+                        {f: row.get(col) for f, col in mapping.items() if col in header}, where
+                    )
                 )
-                for row in reader
-            ]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+                start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataError(
+            f"{path}:{start}: malformed CSV record starting on this line ({exc}): look for a "
+            'quote that is opened and never closed (a quote inside a field is written "")'
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read behaviour file {path}: {exc}") from exc
     return _check_unique(behaviors, str(path))
+
+
+def _check_row(
+    row: Mapping[Any, Any], header: list[str], mapping: Mapping[str, str], where: str
+) -> None:
+    """Catch rows that a stray quote merged or split.
+
+    Surplus fields, a line break inside a one-line field (category, id, benign, tags, pair),
+    or a goal whose extra lines read as rows of their own are errors.
+    """
+    surplus = row.get(None) or []  # DictReader files surplus fields under the key None
+    if any(str(value).strip() for value in surplus):
+        raise DataError(
+            f"{where}: {len(header) + len(surplus)} fields, the header has {len(header)} "
+            "(quote fields that contain commas)"
+        )
+    for field, column in mapping.items():
+        value = row.get(column)
+        if not isinstance(value, str) or "\n" not in value:
+            continue
+        if field != "behavior" or _looks_like_rows(value, len(header)):
+            raise DataError(
+                f"{where}: the quoted field {column!r} runs over several lines"
+                + (" that read as rows of their own" if field == "behavior" else "")
+                + ": a quote is probably not closed on this line"
+            )
+
+
+def _looks_like_rows(value: str, columns: int) -> bool:
+    """Whether the extra lines of a multi-line field (two or more) read as CSV rows."""
+    lines = [line for line in value.splitlines()[1:] if line.strip()]
+    if len(lines) < 2 or columns < 2:
+        return False
+    return all(len(fields) == columns for fields in csv.reader(lines))
 
 
 def load_builtin(name: str) -> list[Behavior]:
