@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,11 +28,24 @@ class PythonOptions(TargetOptions):
     """``package.module:function``."""
 
 
+def _working_directory_on_path() -> None:
+    """Make modules in the working directory importable, as they are for ``python -m``.
+
+    The ``redline`` console script puts its own folder on ``sys.path``, not the working
+    directory; it is appended (installed packages keep precedence over same-named files).
+    """
+    cwd = os.getcwd()
+    entries = {os.path.abspath(entry or os.curdir) for entry in sys.path}
+    if cwd not in entries:
+        sys.path.append(cwd)
+
+
 def load_callable(spec: str) -> Callable[..., Any]:
     """Import ``module:function``; raise :class:`ConfigError` naming what is wrong."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"python target function must look like 'module:function', got {spec!r}")
+    _working_directory_on_path()
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
