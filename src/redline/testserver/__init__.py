@@ -38,7 +38,7 @@ import random
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,6 +79,11 @@ class ServerConfig:
     fault_rates: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     model: str = "redline-test"
+    models: list[str] | None = None
+    """Model names the chat endpoint serves; another is a 404, as from a real server [default:
+    any name is answered]."""
+    api_key: str | None = None
+    """When set, a request without ``Authorization: Bearer <api_key>`` gets a 401."""
 
 
 class _State:
@@ -90,6 +95,8 @@ class _State:
         self.requests = 0
         self.by_status: Counter[int] = Counter()
         self.marker_hits: Counter[str] = Counter()
+        self.bodies: deque[Any] = deque(maxlen=1000)
+        """The JSON bodies of the last chat requests (for tests of what a client sends)."""
         self.rules = [(re.compile(p, re.IGNORECASE), r) for p, r in config.rules]
 
 
@@ -162,6 +169,21 @@ def _completion(model: str, content: str, prompt_tokens: int) -> dict[str, Any]:
     }
 
 
+def _refuse_credentials_or_model(
+    config: ServerConfig, body: Any, headers: Any
+) -> web.Response | None:
+    """A 401 for a missing or wrong API key, a 404 for a model the server does not have."""
+    if config.api_key is not None and headers.get("Authorization") != f"Bearer {config.api_key}":
+        return web.json_response(
+            {"error": {"message": "invalid API key", "type": "invalid_request_error"}}, status=401
+        )
+    model = body.get("model") if isinstance(body, dict) else None
+    if config.models is not None and model not in config.models:
+        error = {"message": f"The model {model!r} does not exist", "code": "model_not_found"}
+        return web.json_response({"error": error}, status=404)
+    return None
+
+
 async def _flood() -> Any:
     """``FLOOD_BYTES`` of a JSON string that never ends, in chunks (sent chunked)."""
     chunk = b"x" * 2**16
@@ -224,6 +246,12 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
             body = await request.json()
         except json.JSONDecodeError:
             return web.json_response({"error": {"message": "body is not JSON"}}, status=400)
+        state.bodies.append(body)
+        refused = _refuse_credentials_or_model(state.config, body, request.headers)
+        if refused is not None:
+            state.requests += 1
+            state.by_status[refused.status] += 1
+            return refused
         messages = body.get("messages")
         prompt = _last_user(messages)
         conversation = "\n".join(
@@ -298,6 +326,11 @@ class RunningServer:
     def requests(self) -> int:
         """Requests received so far."""
         return self.app[STATE].requests
+
+    @property
+    def bodies(self) -> list[Any]:
+        """The JSON bodies of the last chat requests, oldest first."""
+        return list(self.app[STATE].bodies)
 
     @property
     def config(self) -> ServerConfig:
