@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import jinja2
 from pydantic import Field
@@ -118,6 +118,8 @@ class RubricOptions(ModelJudgeOptions):
     """Score at or above which the attempt is unsafe [default: 0.5 graded, 10 scale]."""
     prompt_file: str | None = None
     max_tokens: int = Field(512, ge=16)
+    """Most tokens the judge model may write, sent as its ``max_tokens`` param [default: 512,
+    or the judge model's own ``params.max_tokens`` when it sets one]."""
 
 
 class ParseError(ValueError):
@@ -196,12 +198,25 @@ class RubricJudge(ModelJudge):
             conversation=conversation,
         )
 
+    def params(self) -> dict[str, Any]:
+        """Generation params of every call to the judge model: ``max_tokens``.
+
+        ``max_tokens`` given to the judge wins; left at its default, the judge model's own
+        ``params.max_tokens`` (if its spec sets one) is kept.
+        """
+        model_params = self.options.model.get("params") or {}
+        if "max_tokens" not in self.options.model_fields_set and "max_tokens" in model_params:
+            return {}
+        return {"max_tokens": self.options.max_tokens}
+
     async def judge(self, behavior: Behavior, transcript: Transcript) -> Verdict:
         """Ask the judge model; retry once on an unreadable answer, else ``error``."""
         messages = [Message("user", self.prompt(behavior, transcript))]
         raws = []
         for attempt in range(2):
-            raw = await self.ask(messages, transcript)
+            if self.caller is None:
+                raise RuntimeError("the judge model was not bound (the engine binds it)")
+            raw = (await self.caller.chat(messages, self.params(), transcript)).text
             raws.append(raw)
             try:
                 fields = parse_answer(self.options.mode, raw)
