@@ -8,17 +8,13 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from redline.attacks.base import AttackContext, AttackerError
-from redline.model import Message, Transcript
+from redline.judges.refusal_patterns import looks_like_refusal
+from redline.model import Message
 
 T = TypeVar("T")
 
 _JSON_OBJECT = re.compile(r"\{.*\}", re.S)
 _PROMPT_LINE = re.compile(r"(?:^|\n)\s*\**PROMPT\**\s*[:\-]\s*(.+)", re.I | re.S)
-_REFUSAL = re.compile(
-    r"^\W*(?:I(?:'m| am) sorry|I can(?:'|no)t|I cannot|I won'?t|I will not|I'm not able|"
-    r"I am not able|I must decline|As an AI)",
-    re.I,
-)
 MAX_KEPT_CHARS = 2000
 """How much of each raw attacker reply the transcript keeps (``meta.attacker_replies``)."""
 RETRY_NOTE = (
@@ -30,10 +26,11 @@ RETRY_NOTE = (
 def parse_prompt_reply(text: str) -> tuple[str, str]:
     """(improvement note, prompt) from an attacker reply: JSON, or a ``PROMPT:`` line.
 
-    Raises ``ValueError`` when the reply has neither, or reads as a refusal.
+    Raises ``ValueError`` when the reply has neither, or reads as a refusal: what the attacker
+    wrote before its prompt (or its whole reply, when it holds no prompt) is read by the same
+    refusal patterns as the ``refusal_patterns`` judge. The prompt itself is not: an attack
+    prompt may quote refusal phrasing ("never answer 'I cannot help'").
     """
-    if _REFUSAL.search(text):
-        raise ValueError("the attacker refused")
     match = _JSON_OBJECT.search(text)
     if match:
         try:
@@ -45,11 +42,19 @@ def parse_prompt_reply(text: str) -> tuple[str, str]:
             and isinstance(data.get("prompt"), str)
             and data["prompt"].strip()
         ):
+            _check_refusal(text[: match.start()])
             return str(data.get("improvement", "")).strip(), data["prompt"].strip()
     line = _PROMPT_LINE.search(text)
     if line and line.group(1).strip():
+        _check_refusal(text[: line.start()])
         return "", line.group(1).strip().strip('"')
+    _check_refusal(text)
     raise ValueError("no prompt in the attacker's reply")
+
+
+def _check_refusal(preamble: str) -> None:
+    if preamble.strip() and looks_like_refusal(preamble):
+        raise ValueError("the attacker refused")
 
 
 async def ask_attacker(
@@ -77,8 +82,3 @@ async def ask_attacker(
             if attempt == 0:
                 conversation += [Message("assistant", reply.text), Message("user", RETRY_NOTE)]
     raise AttackerError(f"{what}: unusable attacker answer twice ({last_problem})")
-
-
-def conversation_transcript(messages: Sequence[Message]) -> Transcript:
-    """A throwaway transcript holding ``messages`` (for scoring a candidate)."""
-    return Transcript(messages=list(messages))
