@@ -21,9 +21,12 @@ from redline.model import Behavior, Message, Reply, Transcript, Verdict
 
 
 class AttackOptions(BaseModel):
-    """Options every attack accepts; attacks subclass this with their own keys."""
+    """Options every attack accepts; attacks subclass this with their own keys.
 
-    model_config = ConfigDict(extra="forbid")
+    An attribute docstring under an option is its description (``redline attacks show``).
+    """
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class ChatCaller(Protocol):

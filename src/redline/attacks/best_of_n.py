@@ -22,7 +22,9 @@ class BestOfNOptions(AttackOptions):
     """Options of ``best_of_n``."""
 
     n: int = Field(10, ge=1, le=10_000)
+    """Most samples sent; the attempt stops at the first the judge calls unsafe."""
     sigma: float = Field(0.4, ge=0, le=1)
+    """Strength of the augmentation (as the ``augment`` converter's ``sigma``)."""
 
 
 class BestOfN:

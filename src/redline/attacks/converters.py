@@ -105,6 +105,7 @@ class CaesarOptions(EncodingOptions):
     """Options of the ``caesar`` converter."""
 
     shift: int = Field(3, ge=1, le=25)
+    """How many places each letter moves along the alphabet."""
 
 
 def _shift_letters(text: str, shift: int) -> str:
@@ -331,6 +332,7 @@ class SpacingOptions(AttackOptions):
     """Options of the ``spacing`` converter."""
 
     separator: str = Field(" ", min_length=1, max_length=3)
+    """What goes between every two characters."""
 
 
 class Spacing(StaticAttack):
@@ -389,6 +391,7 @@ class SplitOptions(AttackOptions):
     """Options of the ``payload_split`` converter."""
 
     parts: int = Field(3, ge=2, le=12)
+    """How many variables the prompt is split over."""
 
 
 class PayloadSplit(StaticAttack):
@@ -482,6 +485,7 @@ class WrapOptions(AttackOptions):
     """Options of the ``wrap`` converter."""
 
     format: Literal["markdown", "code", "json"] = "json"
+    """A markdown task, a Python function to complete, or a JSON request object."""
 
 
 class Wrap(StaticAttack):
@@ -516,6 +520,7 @@ class TranslateOptions(AttackOptions):
     """Options of the ``translate`` converter."""
 
     language: str = Field("Zulu", min_length=2)
+    """The language the attacker translates the prompt into (low-resource ones work best)."""
 
 
 class Translate(StaticAttack):

@@ -40,8 +40,11 @@ class CrescendoOptions(AttackOptions):
     """Options of ``crescendo``."""
 
     max_turns: int = Field(5, ge=1, le=50)
+    """Accepted turns before the attempt ends."""
     max_backtracks: int = Field(3, ge=0, le=50)
+    """Refused turns that are taken back and rephrased before the attempt ends."""
     success_score: float = Field(10, ge=1, le=10)
+    """The scorer's 1-10 rating of the conversation at or above which it stops as a success."""
 
 
 def _render(messages: list[Message]) -> str:

@@ -40,9 +40,13 @@ class GenerateOptions(AttackOptions):
     """Options of ``generate``."""
 
     mode: Literal["zero_shot", "few_shot"] = "few_shot"
+    """``few_shot`` also shows the attacker prompts that already succeeded in this run."""
     shots: int = Field(3, ge=1, le=20)
+    """Successful prompts shown in few-shot mode (drawn in proportion to their score)."""
     success_score: float = Field(8, ge=1, le=10)
+    """The scorer's 1-10 rating at or above which a prompt joins the pool of successes."""
     retries: int = Field(2, ge=0, le=10)
+    """Times a prompt already generated in the run is asked for again."""
 
 
 def _normal(text: str) -> str:

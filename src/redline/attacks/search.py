@@ -72,21 +72,27 @@ class SearchOptions(AttackOptions):
     """Options shared by ``pair`` and ``tap``."""
 
     depth: int = Field(3, ge=1, le=50)
+    """Refinement rounds: each one writes new prompts from the last replies and scores."""
     success_score: float = Field(10, ge=1, le=10)
+    """The scorer's 1-10 rating at or above which the attempt stops as a success."""
 
 
 class PairOptions(SearchOptions):
     """Options of ``pair``."""
 
     streams: int = Field(3, ge=1, le=100)
+    """Independent lines of refinement run side by side."""
 
 
 class TapOptions(SearchOptions):
     """Options of ``tap``."""
 
     branching: int = Field(2, ge=1, le=20)
+    """New prompts the attacker writes from each kept candidate, every round."""
     width: int = Field(3, ge=1, le=100)
+    """Best-scored candidates kept for the next round."""
     prune: bool = True
+    """Drop prompts the scorer finds off-topic before they reach the target."""
 
 
 class TreeSearch:

@@ -106,6 +106,7 @@ class TemplateOptions(AttackOptions):
     """Options of the ``template`` attack."""
 
     style: TemplateStyle = "fiction"
+    """Which framing (``redline attacks show template`` prints each one)."""
 
 
 class Template(StaticAttack):
@@ -116,6 +117,8 @@ class Template(StaticAttack):
     query_cost = "1"
     Options = TemplateOptions
     key_options = ("style",)
+    option_choices = {"style": TEMPLATES}
+    """The text behind each value of an option (shown by ``redline attacks show template``)."""
     options: TemplateOptions
 
     def rewrite(self, text: str, rng: random.Random) -> str:
