@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 import click
 
 EXIT_OK = 0
-EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_ASR_GATE = 3
 EXIT_ALL_ERRORS = 4
@@ -55,11 +54,94 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+STORE_WRITERS = frozenset({"scan", "eval"})
+"""Commands that may create a new results store (``scan``; ``judges eval --save``). The others
+only read one: they never create its folder, and a store whose folder does not exist is an
+error."""
+
+DRIVER_PACKAGES = {
+    "psycopg": "'psycopg[binary]'",
+    "psycopg2": "psycopg2-binary",
+    "pg8000": "pg8000",
+    "asyncpg": "asyncpg",
+    "mysqldb": "mysqlclient",
+    "pymysql": "pymysql",
+    "mysqlconnector": "mysql-connector-python",
+    "oracledb": "oracledb",
+    "pyodbc": "pyodbc",
+}
+"""The package to ``pip install`` for each SQLAlchemy database driver."""
+
+
+def _check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a ``--db`` that cannot work before the command opens it.
+
+    A URL needs its database driver installed; a SQLite path read by a command that only reads
+    stores needs an existing folder (reading never creates folders).
+    """
+    from pathlib import Path
+
+    if value is not None and "://" in value:
+        problem = store_url_problem(value)
+        if problem is not None:
+            raise click.BadParameter(problem, ctx, param)
+        return value
+    if ctx.command.name in STORE_WRITERS:
+        return value
+    from redline.store import DEFAULT_DB
+
+    path = Path(value) if value is not None else DEFAULT_DB
+    if not path.parent.is_dir():
+        hint = (
+            "nothing was scanned from this folder yet: run `redline scan` first, or give --db"
+            if value is None
+            else "check the path"
+        )
+        raise click.BadParameter(
+            f"no results store at {path}: the folder {path.parent} does not exist ({hint})",
+            ctx,
+            param,
+        )
+    return value
+
+
+def store_url_problem(url: str) -> str | None:
+    """Why the SQLAlchemy URL ``url`` cannot be opened here (no driver, ...); ``None`` if fine.
+
+    The URL's password is never part of the message.
+    """
+    import re
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        shown = re.sub(r"//[^/@\s]*@", "//***@", url)
+        return f"{shown!r} is not a database URL (e.g. postgresql://user@host/redline)"
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        return f"{shown}: unknown kind of database {parsed.drivername!r}"
+    try:
+        dialect.import_dbapi()
+    except ImportError:
+        driver = parsed.get_driver_name()
+        return (
+            f"{shown} needs the {driver!r} database driver, which is not installed: "
+            f"pip install {DRIVER_PACKAGES.get(driver, driver)}"
+        )
+    return None
+
+
 db_option = click.option(
     "--db",
     metavar="PATH",
     default=None,
     envvar="REDLINE_DB",
+    callback=_check_db,
     help="Results store: a SQLite file or a SQLAlchemy URL [default: .redline/redline.db].",
 )
 

@@ -18,14 +18,45 @@ from redline.cli import (
 from redline.cli.runs import fail_on_asr_option, max_error_rate_option
 
 
+def _check_options(
+    config: str | None,
+    resume: str | None,
+    target_url: str | None,
+    model: str | None,
+    key_env: str | None,
+) -> None:
+    """Refuse option combinations that would silently do something else than asked."""
+    from redline.config import http_url_problem
+    from redline.errors import ConfigError
+
+    flags = {"--target": target_url, "--model": model, "--api-key-env": key_env}
+    given = [flag for flag, value in flags.items() if value is not None]
+    if resume is not None and given:
+        raise ConfigError(
+            f"{' and '.join(given)} cannot change a resumed run: it keeps its target (drop "
+            f"{'it' if len(given) == 1 else 'them'}; a run whose config had literal header "
+            "values is resumed with its CONFIG file)"
+        )
+    if config is not None and target_url is not None:
+        raise ConfigError("give either a CONFIG file or --target, not both")
+    if target_url is None and given:
+        where = "the CONFIG file's target" if config is not None else "--target URL"
+        raise ConfigError(
+            f"{' and '.join(given)} only go{'es' if len(given) == 1 else ''} with --target URL: "
+            f"set the model and key in {where} (without --target or a CONFIG, `redline scan` "
+            "scans the embedded local model)"
+        )
+    if target_url is not None:
+        problem = http_url_problem(target_url)
+        if problem is not None:
+            raise ConfigError(f"--target: {problem}")
+
+
 def _campaign(config: str | None, target_url: str | None, model: str | None, key_env: str | None):
     from redline.config import load_config
-    from redline.errors import ConfigError
     from redline.quick import quick_campaign
 
     if config is not None:
-        if target_url is not None:
-            raise ConfigError("give either a CONFIG file or --target, not both")
         return load_config(config)
     if target_url is not None:
         target: dict[str, Any] = {
@@ -109,7 +140,7 @@ def scan(
     no_progress: bool,
     db: str | None,
 ) -> None:
-    r"""Run a red-team campaign and print its summary.
+    """Run a red-team campaign and print its summary.
 
     \b
     redline scan                         quick scan of the embedded local model
@@ -120,7 +151,7 @@ def scan(
     Exit codes: 0 ok, 2 bad input, 3 ASR above --fail-on-asr (or a gate with
     nothing measured), 4 every attempt failed, 5 stopped at the call budget, 6 more
     attempts in error than --max-error-rate, 130 interrupted. See docs/reports.md.
-    """
+    """  # noqa: D301 (a real backspace: click's marker for a paragraph kept as written)
     import asyncio
 
     from rich.console import Console
@@ -133,6 +164,7 @@ def scan(
     from redline.report.text import markup_safe
     from redline.store import Store
 
+    _check_options(config, resume, target_url, model, api_key_env)
     gates = parse_gates(fail_on_asr)
     parse_max_error_rate(max_error_rate)
     console = Console(stderr=True)

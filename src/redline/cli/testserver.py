@@ -15,7 +15,7 @@ from redline.cli import user_errors
     type=click.Choice(["echo", "fixed", "refuse", "script"]),
     default="refuse",
     show_default=True,
-    help="How replies are made (see `redline testserver --help` below).",
+    help="How replies are made (see the modes above).",
 )
 @click.option("--reply", help="The reply in fixed mode (and script mode's default).")
 @click.option(
@@ -59,7 +59,7 @@ def testserver(
     retry_after: float,
     seed: int,
 ) -> None:
-    r"""Serve an OpenAI-compatible test endpoint at http://HOST:PORT/v1.
+    """Serve an OpenAI-compatible test endpoint at http://HOST:PORT/v1.
 
     \b
     Modes:
@@ -67,9 +67,17 @@ def testserver(
       fixed   always --reply
       refuse  a refusal when the prompt has a --refuse-keyword, else compliance
       script  --rule REGEX=REPLY, first match wins, else --reply
-    A prompt containing [[fault:429]] (or 500, timeout, malformed, empty,
-    garbage) gets that fault; [[fault:429x2]] only for its first 2 requests.
-    """
+
+    A prompt containing [[fault:429]] (or 500, timeout, malformed, empty, garbage,
+    surrogate, echo_headers) gets that fault; [[fault:429x2]] only for its first 2
+    requests.
+
+    \b
+    Examples:
+      redline testserver --port 8000 --mode refuse --refuse-keyword bomb
+      redline testserver --mode script --rule 'recipe=Here is the recipe.' --reply 'No.'
+      redline testserver --fault 429=0.1 --fault timeout=0.01
+    """  # noqa: D301 (a real backspace: click's marker for a paragraph kept as written)
     from redline.errors import ConfigError
     from redline.testserver import FAULTS, ServerConfig, serve
 
