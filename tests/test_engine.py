@@ -106,9 +106,9 @@ def test_permanent_faults_and_exhausted_retries_are_errors_never_safe(
 def test_every_attempt_failing_exits_4_loudly(tmp_path: Path, db: Path):
     config = small_campaign("http://127.0.0.1:9/v1", make_behaviors(tmp_path, 3))
     config["limits"].update(max_retries=0)
-    result = run_cli(
-        "scan", str(write_config(tmp_path / "c.yaml", config)), "--db", str(db), "--no-progress"
-    )
+    path = str(write_config(tmp_path / "c.yaml", config))
+    # (the preflight call would stop this dead target before the run: see test_preflight.py)
+    result = run_cli("scan", path, "--db", str(db), "--no-progress", "--no-preflight")
     assert result.exit_code == 4
     assert "Every attempt ended in error (3 of 3)" in result.output
 
@@ -143,7 +143,8 @@ def test_budget_stops_cleanly_and_resume_finishes(server, tmp_path: Path, db: Pa
     config = small_campaign(server.base_url, make_behaviors(tmp_path, 10))
     config["limits"].update(max_target_calls=4, concurrency=1)
     path = write_config(tmp_path / "c.yaml", config)
-    result = run_cli("scan", str(path), "--db", str(db), "--no-progress")
+    quiet = ("--db", str(db), "--no-progress", "--no-preflight")  # count the run's calls only
+    result = run_cli("scan", str(path), *quiet)
     assert result.exit_code == 5, result.output
     assert "Stopped at the call budget" in result.output
     run_id, status = db_rows(db, "select id, status from runs")[0]
@@ -151,11 +152,9 @@ def test_budget_stops_cleanly_and_resume_finishes(server, tmp_path: Path, db: Pa
     assert db_rows(db, "select count(*) from attempts") == [(4,)]
     assert server.requests == 4
     # resuming with the same budget does nothing; a larger one finishes the plan
-    assert run_cli("scan", "--resume", run_id, "--db", str(db), "--no-progress").exit_code == 5
+    assert run_cli("scan", "--resume", run_id, *quiet).exit_code == 5
     assert server.requests == 4
-    result = run_cli(
-        "scan", "--resume", run_id, "--max-target-calls", "100", "--db", str(db), "--no-progress"
-    )
+    result = run_cli("scan", "--resume", run_id, "--max-target-calls", "100", *quiet)
     assert result.exit_code == 0, result.output
     assert server.requests == 10
     assert db_rows(db, "select count(*), count(distinct id) from attempts") == [(10, 10)]
@@ -193,7 +192,9 @@ def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path: Path
         run_id, status = db_rows(db, "select id, status from runs")[0]
         assert status == "running"  # killed: nobody could record anything else
         sent_before = srv.requests
-        result = run_cli("scan", "--resume", run_id, "--db", str(db), "--no-progress")
+        result = run_cli(
+            "scan", "--resume", run_id, "--db", str(db), "--no-progress", "--no-preflight"
+        )
         assert result.exit_code == 0, result.output
         assert srv.requests - sent_before == plan_size - before  # stored attempts not redone
     assert db_rows(db, "select count(*), count(distinct id) from attempts") == [
@@ -253,7 +254,8 @@ def test_requests_per_minute_limits_the_call_rate(server, tmp_path: Path, db: Pa
     config["limits"].update(requests_per_minute=1200, concurrency=8)  # 20 per second
     path = write_config(tmp_path / "c.yaml", config)
     started = time.monotonic()
-    assert run_cli("scan", str(path), "--db", str(db), "--no-progress").exit_code == 0
+    quiet = ("--db", str(db), "--no-progress", "--no-preflight")  # count the run's calls only
+    assert run_cli("scan", str(path), *quiet).exit_code == 0
     # 11 calls at 20/s need at least 10 intervals of 50 ms after the first
     assert time.monotonic() - started >= 0.5
     assert server.requests == 11

@@ -215,12 +215,8 @@ def test_scan_with_two_judges_then_rejudge_without_calling_the_target(
     ]
     config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b.jsonl", rows)))
     config["judges"] = ["refusal", rubric(judge_server)]
-    assert (
-        run_cli(
-            "scan", str(write_config(tmp_path / "c.yaml", config)), "--db", str(db), "--no-progress"
-        ).exit_code
-        == 0
-    )
+    path = str(write_config(tmp_path / "c.yaml", config))
+    assert run_cli("scan", path, "--db", str(db), "--no-progress", "--no-preflight").exit_code == 0
     assert server.requests == 3
     roles = dict(db_rows(db, "select role, count(*) from calls group by role"))
     # h3's refusal matches no rule of the judge server: unreadable twice, so two judge calls

@@ -126,6 +126,12 @@ def _progress(total: int, done_before: int, console: Any, enabled: bool):
 @fail_on_asr_option
 @max_error_rate_option
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+@click.option(
+    "--no-preflight",
+    is_flag=True,
+    help="Skip the test call to each network model (target, attacker, judge models) that "
+    "stops a run whose models do not answer before it starts.",
+)
 @db_option
 @user_errors
 def scan(
@@ -138,6 +144,7 @@ def scan(
     fail_on_asr: tuple[str, ...],
     max_error_rate: float,
     no_progress: bool,
+    no_preflight: bool,
     db: str | None,
 ) -> None:
     """Run a red-team campaign and print its summary.
@@ -172,7 +179,13 @@ def scan(
     campaign = None
     if resume is None or config is not None:
         campaign = _campaign(config, target_url, model, api_key_env)
-    prepared = prepare_run(store, campaign, resume=resume, max_target_calls=max_target_calls)
+    prepared = prepare_run(
+        store,
+        campaign,
+        resume=resume,
+        max_target_calls=max_target_calls,
+        preflight=not no_preflight,
+    )
     done_before = len(prepared.plan) - len(prepared.pending)
     verb = "resuming" if prepared.resumed else "starting"
     console.print(

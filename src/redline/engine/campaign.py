@@ -22,7 +22,7 @@ from redline.config import Campaign, load_behaviors, parse_campaign
 from redline.engine.gate import Budget, CallGate
 from redline.engine.judging import BoundModels, bind_judge_models
 from redline.engine.plan import build_plan
-from redline.engine.redaction import campaign_secrets
+from redline.engine.redaction import campaign_secrets, judge_model_specs
 from redline.engine.runner import Executor, NamedJudge, ResultCallback, RunStats
 from redline.errors import ConfigError, StoreError
 from redline.judges import build_judge, judge_label
@@ -102,11 +102,17 @@ def prepare_run(
     *,
     resume: str | None = None,
     max_target_calls: int | None = None,
+    preflight: bool = False,
 ) -> PreparedRun:
     """Plan a new run of ``campaign``, or reload run ``resume`` and find what is left to do.
 
     When resuming, ``campaign`` may be given again (needed when the stored config had literal
     header values, which are never stored); it must give the same plan.
+
+    With ``preflight``, every network model of the run (target, attacker, scorer, judge models)
+    gets one test call first, and :class:`~redline.engine.preflight.PreflightError` stops a run
+    whose models do not answer before anything is stored (``redline scan`` does this unless
+    ``--no-preflight``).
 
     The run is locked for this process (released by :func:`execute_run`, or when the process
     ends): resuming a run that another process is executing raises :class:`StoreError`.
@@ -138,6 +144,13 @@ def prepare_run(
     run_id = new_run_id() if run_row is None else run_row["id"]
     lock = store.lock_run(run_id)  # first: a resume refused here has sent nothing
     try:
+        if preflight:
+            from redline.engine import preflight as check
+
+            models = check.models_to_check(
+                campaign.target, campaign.attacker, campaign.scorer, judge_model_specs(judges)
+            )
+            check.preflight(models, campaign.limits.timeout_s, campaign_secrets(campaign, judges))
         return _prepare(store, campaign, run_row, run_id, plan, attacks, judges, labels, lock)
     except BaseException:
         lock.release()
