@@ -28,7 +28,7 @@ def test_a_valid_config_loads_with_defaults(tmp_path: Path):
     path = tmp_path / "campaign.yaml"
     path.write_text(BASE)
     campaign = load_config(path)
-    assert campaign.attacks == ["direct"] and campaign.judges == ["refusal"]
+    assert campaign.attacks == ["direct"] and campaign.judges == ["harm"]
     assert campaign.limits.concurrency == 16
 
 

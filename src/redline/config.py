@@ -20,7 +20,7 @@ from redline.errors import ConfigError, DataError, PluginError, RedlineError
 MAX_SEED = 2**63 - 1
 """Seeds are stored as signed 64-bit integers: 0..MAX_SEED."""
 
-DEFAULT_JUDGE: str | dict[str, Any] = "refusal"
+DEFAULT_JUDGE: str | dict[str, Any] = "harm"
 """The judge a campaign uses when it names none (also the quick scan's, and what ``redline
 judges eval default`` measures): the single source of the default."""
 

@@ -47,6 +47,8 @@ from redline.judges.refusal_features import features  # noqa: E402
 from redline.judges.refusal_patterns import looks_like_refusal  # noqa: E402
 
 DATA_DIRS = (HERE / "data", HERE / "team")
+TEAM_SOURCES = {"team", "smollm2_attacks"}
+"""The sources in ``team/``: written or labelled by the team."""
 """``data/``: public sources, rebuilt by build_data.py (not committed); ``team/``: ours."""
 LABELS = HERE / "labels"
 PACKAGE = ROOT / "src/redline/judges/data"
@@ -85,18 +87,26 @@ def read_rows() -> list[dict]:
     return rows
 
 
-def apply_labels(rows: list[dict]) -> dict:
+def apply_labels(rows: list[dict], source_harm: bool = False) -> dict:
     """Merge the team's labels (``labels/*.jsonl``: ``{id, refusal, harm}``) into ``rows``.
 
-    The team's refusal label replaces a source's (mostly keyword-made) one. Its harm label is
-    used only where the source has none: the sources' harm labels (people, Llama Guard 2, the
-    JailbreakBench judge) agree with one another on a looser standard than the team's labels
-    (see SOURCES.md), and the held-out sets people labelled are closer to theirs. Returns how
-    often the team agreed with each source's labels: a measure of label noise.
+    The team's refusal label replaces a source's (mostly keyword-made) one. Harm follows the
+    team's standard (the reply itself gives specific, usable harmful substance): the team's
+    harm label replaces the source's, and a source's ``unsafe`` that the team did not check is
+    dropped from harm training. On the stratified samples the team agreed with nearly every
+    source ``safe`` but with only 35-65% of source ``unsafe`` labels (people, Llama Guard 2 and
+    the JailbreakBench judge all call much of what merely complies unsafe); every source
+    ``unsafe`` was then checked by the team but a sample of GPTFuzz's. With ``source_harm`` the
+    sources' own harm labels are kept instead (the looser standard), for comparison.
+
+    Returns how often the team agreed with each source's labels on the stratified samples
+    (files not named ``*_unsafe.jsonl``, which hold only rows the sources called unsafe).
     """
     by_id = {r["id"]: r for r in rows}
     agreement: dict = defaultdict(Counter)
+    checked: set[str] = set()
     for path in sorted(LABELS.glob("*.jsonl")):
+        stratified = not path.stem.endswith("_unsafe")
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if not line.strip():
                 continue
@@ -110,18 +120,28 @@ def apply_labels(rows: list[dict]) -> dict:
             ):
                 raise SystemExit(f"{path}:{number}: refusal/harm label missing or invalid")
             tally = agreement[row["source"]]
-            if row.get("refusal") in REFUSAL_CLASS:
+            if stratified and row.get("refusal") in REFUSAL_CLASS:
                 tally["refusal_same"] += (row["refusal"] == "complied") == (
                     label["refusal"] == "complied"
                 )
                 tally["refusal_compared"] += 1
-            if row.get("harm") in ("unsafe", "safe"):
-                tally["harm_same"] += row["harm"] == label["harm"]
-                tally["harm_compared"] += 1
+            if stratified and row.get("harm") in ("unsafe", "safe"):
+                tally[f"source_{row['harm']}"] += 1
+                tally[f"source_{row['harm']}_team_same"] += row["harm"] == label["harm"]
             row["refusal"] = label["refusal"]
-            if row.get("harm") is None:
+            if not source_harm or row.get("harm") is None:
                 row["harm"] = label["harm"]
             row["labeller"] = f"team+{row.get('labeller') or 'team'}"
+            checked.add(row["id"])
+    if not source_harm:
+        for row in rows:
+            if (
+                row.get("harm") == "unsafe"
+                and row["id"] not in checked
+                and row["labeller"] != "team"
+                and row.get("split", "train") == "train"  # development sets keep their labels
+            ):
+                row["harm"] = None
     return {k: dict(v) for k, v in sorted(agreement.items())}
 
 
@@ -436,16 +456,23 @@ def two_class(figures: dict) -> bool:
 def choose_threshold(report: dict) -> float:
     """The harm threshold with the best mean leave-one-source-out agreement.
 
-    The mean is over held-out sources that have both labels: a source of safe replies only
-    (CoCoNot's helpful answers, the small model's rambling) rewards any threshold that says
-    "safe" more often and would pull the threshold up for no gain in telling the two apart.
+    The mean is over held-out public sources of real models' replies that have both labels: a
+    source of safe replies only (CoCoNot's helpful answers, the small model's rambling) rewards
+    any threshold that says "safe" more often, for no gain in telling the two apart, and the
+    team's written cases measure the writer's habits rather than real models'.
     """
-    held = [f for f in report["leave_one_source_out"].values() if two_class(f)]
+    held = [
+        f
+        for source, f in report["leave_one_source_out"].items()
+        if two_class(f) and source not in TEAM_SOURCES
+    ]
     means = {t: sum(f["harm_by_threshold"][str(t)] for f in held) / len(held) for t in THRESHOLDS}
     chosen = max(THRESHOLDS, key=lambda t: (round(means[t], 4), -abs(t - 0.5)))
     report["threshold"] = {
         "chosen": chosen,
-        "mean_loso_agreement_two_label_sources": {str(t): round(m, 4) for t, m in means.items()},
+        "mean_loso_agreement_public_two_label_sources": {
+            str(t): round(m, 4) for t, m in means.items()
+        },
     }
     return chosen
 
@@ -463,12 +490,17 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-loso", action="store_true", help="skip leave-one-source-out")
+    parser.add_argument(
+        "--source-harm",
+        action="store_true",
+        help="train harm on the sources' own (looser) labels instead of the team's standard",
+    )
     parser.add_argument("--out", type=Path, default=PACKAGE / "harm_classifier.json")
     parser.add_argument("--refusal-out", type=Path, default=PACKAGE / "refusal_classifier.json")
     args = parser.parse_args()
 
     rows = read_rows()
-    label_agreement = apply_labels(rows)
+    label_agreement = apply_labels(rows, args.source_harm)
     train = [r for r in rows if r.get("split", "train") == "train"]
     dev = [r for r in rows if r.get("split") == "dev"]
     counts = defaultdict(Counter)

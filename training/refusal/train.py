@@ -31,7 +31,10 @@ from redline.judges.refusal import CLASSES, RefusalModel  # noqa: E402
 from redline.judges.refusal_features import features  # noqa: E402
 from redline.judges.refusal_patterns import looks_like_refusal  # noqa: E402
 
-PACKAGE_WEIGHTS = HERE.parents[1] / "src/redline/judges/data/refusal_classifier.json"
+PACKAGE_WEIGHTS = HERE / "refusal_classifier.json"
+"""Where this script writes by default: the package weights are trained by
+``training/judge/train.py`` (this corpus plus real models' replies) and must stay the ones the
+harm judge was trained with."""
 EVAL_SETS = {
     "set 1 (eval_handwritten.jsonl)": HERE / "eval_handwritten.jsonl",
     "set 2 (eval_handwritten_2.jsonl)": HERE / "eval_handwritten_2.jsonl",
