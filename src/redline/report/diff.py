@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from redline.config import match_judge_label
 from redline.errors import StoreError
 from redline.report.metrics import wilson_interval
 from redline.report.stats import mcnemar
@@ -26,7 +27,11 @@ def _rate(k: int, n: int) -> dict[str, Any]:
 
 def diff_runs(store: Store, run_a: str, run_b: str, judge: str | None = None) -> dict[str, Any]:
     """New failures, fixes, and the change in attack success and over-refusal, with McNemar."""
-    judge = judge or json.loads(store.get_run(run_a)["judges_json"])[0]
+    if judge:
+        labels = {row["judge"] for run in (run_a, run_b) for row in store.outcomes(run)}
+        judge = match_judge_label(judge, sorted(labels))
+    else:
+        judge = json.loads(store.get_run(run_a)["judges_json"])[0]
     store.get_run(run_b)
     side_a = {row["id"]: row for row in store.outcomes(run_a, judge)}
     side_b = {row["id"]: row for row in store.outcomes(run_b, judge)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from redline.config import match_judge_label
 from redline.errors import StoreError
 from redline.report.correction import apply_correction
 from redline.report.errors import error_causes
@@ -23,7 +24,7 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     judges = json.loads(run["judges_json"])
     rows = store.outcomes(run_id)
     judged_by = sorted({row["judge"] for row in rows} | set(judges))
-    judge = judge or judges[0]
+    judge = match_judge_label(judge, judged_by) if judge else judges[0]
     if judge not in judged_by:
         raise StoreError(f"run {run_id} has no verdicts from judge {judge!r} (has: {judged_by})")
     by_judge: dict[str, list[dict[str, Any]]] = {name: [] for name in judged_by}
