@@ -175,9 +175,12 @@ def test_rubric_judge_runs_on_the_embedded_model(server, tmp_path: Path, db: Pat
         )
     )
     result = run_cli("rejudge", "latest", "--judge", str(spec), "--db", str(db))
-    assert result.exit_code == 0, result.output
     verdicts = db_rows(db, "select outcome, raw, rationale from verdicts where judge = 'rubric'")
     assert len(verdicts) == 2
+    errors = sum(outcome == "error" for outcome, _, _ in verdicts)
+    # a judge model that cannot answer in format gives error verdicts, and rejudge says so:
+    # exit 4 when every new verdict is an error, 6 above --max-error-rate (0.2), else 0
+    assert result.exit_code == (4 if errors == 2 else 6 if errors else 0), result.output
     for outcome, raw, rationale in verdicts:
         assert raw, "the judge model's raw output is kept"
         assert outcome in ("unsafe", "safe", "error")
