@@ -92,15 +92,18 @@ def judges() -> None:
 
 @judges.command("list")
 def list_judges() -> None:
-    """List the available judges with one line each."""
+    """List the available judges with one line each (the default judge is marked)."""
     from redline import registry
+    from redline.config import DEFAULT_JUDGE
 
+    default = DEFAULT_JUDGE if isinstance(DEFAULT_JUDGE, str) else DEFAULT_JUDGE.get("name")
     names = list(registry.judges.names())
     width = max(map(len, names), default=0)
     for name in names:
         cls = registry.judges.get(name)
         doc = (cls.__doc__ or "").strip().splitlines()
-        click.echo(f"{name:{width}}  {doc[0] if doc else ''}")
+        mark = " [default]" if name == default else ""
+        click.echo(f"{name:{width}}  {doc[0] if doc else ''}{mark}")
 
 
 @judges.command("eval")
