@@ -61,3 +61,46 @@ def test_bad_attack_specs_are_plugin_errors(monkeypatch):
     monkeypatch.setitem(registry.attacks._extra, "conversational", Conversational)
     with pytest.raises(PluginError, match="cannot be composed"):
         build_attack({"name": "base64", "over": "conversational"})
+
+
+def test_default_keys_stay_as_stored_runs_have_them():
+    # attempt ids derive from these keys: a default attack's key never changes (runs resume)
+    assert {
+        spec: build_attack(spec).key
+        for spec in ("direct", "generate", "crescendo", "best_of_n", "pair", "tap")
+    } == {
+        "direct": "direct",
+        "generate": "generate(mode=few_shot,shots=3)",
+        "crescendo": "crescendo(backtracks=3,score=10,turns=5)",
+        "best_of_n": "best_of_n(n=10,sigma=0.4)",
+        "pair": "pair(depth=3,streams=3,success_score=10)",
+        "tap": "tap(branching=2,depth=3,prune=True,success_score=10,width=3)",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "option", "value"),
+    [
+        ("generate", "success_score", 5),
+        ("generate", "retries", 0),
+        ("crescendo", "success_score", 7.5),
+        ("best_of_n", "sigma", 0.25),
+        ("pair", "success_score", 9),
+        ("base64", "instruction", False),
+    ],
+)
+def test_every_option_that_changes_behaviour_changes_the_key(name, option, value):
+    assert build_attack({"name": name, option: value}).key != build_attack(name).key
+
+
+def test_a_key_is_canonical_for_the_validated_options_nested_ones_included():
+    # the same value spelt differently gives one key; nested `over` options are in it
+    assert build_attack({"name": "pair", "success_score": 10.0}).key == build_attack("pair").key
+    assert (
+        build_attack({"name": "generate", "success_score": 8}).key
+        == "generate(mode=few_shot,shots=3)"
+    )
+    inner = {"name": "best_of_n", "over": {"name": "template", "style": "fiction"}}
+    other = {"name": "best_of_n", "over": {"name": "template", "style": "researcher"}}
+    assert build_attack(inner).key != build_attack(other).key
+    assert build_attack(inner).key.endswith("> template(style=fiction)")

@@ -7,10 +7,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from redline import registry
-from redline.attacks.base import Attack, AttackContext, AttackOptions, StaticAttack
+from redline.attacks.base import Attack, AttackContext, AttackOptions, StaticAttack, attack_key
 from redline.errors import PluginError
 
-__all__ = ["Attack", "AttackContext", "AttackOptions", "StaticAttack", "build_attack"]
+__all__ = [
+    "Attack",
+    "AttackContext",
+    "AttackOptions",
+    "StaticAttack",
+    "attack_key",
+    "build_attack",
+]
 
 AttackSpec = str | dict[str, Any]
 
@@ -41,5 +48,5 @@ def build_attack(spec: AttackSpec) -> Attack:
     inner = build_attack(over_spec)
     composes = issubclass(cls, StaticAttack) or getattr(cls, "composes_over", False)
     if not isinstance(inner, StaticAttack) or not composes:
-        raise PluginError(f"attack {name!r} cannot be composed over {inner.key!r}")
+        raise PluginError(f"attack {name!r} cannot be composed over {attack_key(inner)!r}")
     return cls(options, over=inner)

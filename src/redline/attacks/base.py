@@ -105,13 +105,56 @@ class Attack(Protocol):
         ...
 
 
-def options_suffix(options: BaseModel, always: tuple[str, ...] = ()) -> str:
-    """``(k=v, ...)`` for options that differ from their defaults (and those in ``always``)."""
-    changed = options.model_dump(exclude_defaults=True)
+def format_option(value: Any) -> str:
+    """An option value as a key shows it: floats in their shortest exact form (``10``, ``0.4``)."""
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return str(value)
+
+
+def options_suffix(
+    options: BaseModel, always: tuple[str, ...] = (), aliases: dict[str, str] | None = None
+) -> str:
+    """``(k=v, ...)``: every option that differs from its default, and those in ``always``.
+
+    ``aliases`` renames options in the key (kept so that keys already stored stay the same).
+    """
+    changed = options.model_dump(exclude_defaults=True, exclude={"label"})
     changed.update({name: getattr(options, name) for name in always})
     if not changed:
         return ""
-    return "(" + ",".join(f"{k}={changed[k]}" for k in sorted(changed)) + ")"
+    shown = {(aliases or {}).get(k, k): v for k, v in changed.items()}
+    return "(" + ",".join(f"{k}={format_option(shown[k])}" for k in sorted(shown)) + ")"
+
+
+def canonical_key(
+    name: str,
+    options: BaseModel,
+    *,
+    always: tuple[str, ...] = (),
+    aliases: dict[str, str] | None = None,
+    over: Any = None,
+) -> str:
+    """The one way an attack's key is built: ``name(options) > key of the attack beneath``.
+
+    Every validated option that differs from its default is in it (so two configs that behave
+    differently never share attempt ids); ``always`` names options shown even at their default
+    (they name the variant).
+    """
+    own = name + options_suffix(options, always, aliases)
+    return own if over is None else f"{own} > {attack_key(over)}"
+
+
+def attack_key(attack: Any) -> str:
+    """An attack's key: its own ``key`` if it has one, else :func:`canonical_key` of its spec."""
+    key = getattr(attack, "key", None)
+    if isinstance(key, str):
+        return key
+    options = getattr(attack, "options", None)
+    if options is None:
+        return str(attack.name)
+    return canonical_key(attack.name, options, over=getattr(attack, "over", None))
 
 
 _UNUSED_RNG = random.Random(0)
@@ -141,8 +184,7 @@ class StaticAttack:
     @property
     def key(self) -> str:
         """``name(options)``, prefixed to the key of the attack beneath it."""
-        own = self.name + options_suffix(self.options, self.key_options)
-        return own if self.over is None else f"{own} > {self.over.key}"
+        return canonical_key(self.name, self.options, always=self.key_options, over=self.over)
 
     def rewrite(self, text: str, rng: random.Random) -> str:
         """Return the prompt that replaces ``text``."""

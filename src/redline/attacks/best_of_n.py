@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from redline.attacks.base import AttackContext, AttackOptions, StaticAttack
+from redline.attacks.base import AttackContext, AttackOptions, StaticAttack, canonical_key
 from redline.attacks.converters import augment_text
 from redline.model import Behavior, Message, Outcome, Transcript
 
@@ -43,8 +43,7 @@ class BestOfN:
     @property
     def key(self) -> str:
         """``best_of_n(n=..,sigma=..)`` over the attack beneath."""
-        own = f"best_of_n(n={self.options.n},sigma={self.options.sigma:g})"
-        return own if self.over is None else f"{own} > {self.over.key}"
+        return canonical_key(self.name, self.options, always=("n", "sigma"), over=self.over)
 
     async def run(self, behavior: Behavior, ctx: AttackContext) -> Transcript:
         """Try up to ``n`` samples; keep the last exchange and a log of every try."""

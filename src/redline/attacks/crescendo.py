@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from redline.attacks.base import AttackContext, AttackOptions
+from redline.attacks.base import AttackContext, AttackOptions, canonical_key
 from redline.attacks.llm import ask_attacker, parse_prompt_reply
 from redline.judges.refusal_patterns import looks_like_refusal
 from redline.model import Behavior, Message, Transcript
@@ -47,6 +47,10 @@ class CrescendoOptions(AttackOptions):
     """The scorer's 1-10 rating of the conversation at or above which it stops as a success."""
 
 
+ALIASES = {"max_backtracks": "backtracks", "success_score": "score", "max_turns": "turns"}
+"""Option names as the key shows them."""
+
+
 def _render(messages: list[Message]) -> str:
     shown = [m for m in messages if m.role != "system"]
     if not shown:
@@ -68,11 +72,9 @@ class Crescendo:
 
     @property
     def key(self) -> str:
-        """Name and every option."""
-        o = self.options
-        return (
-            f"crescendo(backtracks={o.max_backtracks},score={o.success_score:g},"
-            f"turns={o.max_turns})"
+        """Name and every option (short names, as keys were first stored)."""
+        return canonical_key(
+            self.name, self.options, always=tuple(CrescendoOptions.model_fields), aliases=ALIASES
         )
 
     async def run(self, behavior: Behavior, ctx: AttackContext) -> Transcript:

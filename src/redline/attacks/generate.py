@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from redline.attacks.base import AttackContext, AttackerError, AttackOptions
+from redline.attacks.base import AttackContext, AttackerError, AttackOptions, canonical_key
 from redline.attacks.llm import ask_attacker, parse_prompt_reply
 from redline.model import Behavior, Message, Transcript
 
@@ -69,8 +69,8 @@ class Generate:
 
     @property
     def key(self) -> str:
-        """Name, mode and shots."""
-        return f"generate(mode={self.options.mode},shots={self.options.shots})"
+        """Name, mode and shots, and every other option that differs from its default."""
+        return canonical_key(self.name, self.options, always=("mode", "shots"))
 
     def examples(self, ctx: AttackContext) -> list[str]:
         """Up to ``shots`` past successes, drawn with weight equal to their score."""

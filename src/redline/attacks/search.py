@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from redline.attacks.base import AttackContext, AttackerError, AttackOptions
+from redline.attacks.base import AttackContext, AttackerError, AttackOptions, canonical_key
 from redline.attacks.llm import ask_attacker, parse_prompt_reply
 from redline.model import Behavior, Message, Transcript
 
@@ -114,8 +114,7 @@ class TreeSearch:
     @property
     def key(self) -> str:
         """Name and every option (they define the search)."""
-        values = self.options.model_dump(exclude={"label"})
-        return f"{self.name}(" + ",".join(f"{k}={values[k]}" for k in sorted(values)) + ")"
+        return canonical_key(self.name, self.options, always=tuple(type(self.options).model_fields))
 
     async def _new_prompt(self, ctx: AttackContext, candidate: Candidate) -> Candidate:
         note, prompt = await ask_attacker(

@@ -18,6 +18,7 @@ from typing import Any
 
 from redline import __version__
 from redline.attacks import Attack, build_attack
+from redline.attacks.base import attack_key
 from redline.config import Campaign, load_behaviors, parse_campaign
 from redline.engine.gate import Budget, CallGate
 from redline.engine.judging import BoundModels, bind_judge_models
@@ -89,7 +90,7 @@ def _plan(campaign: Campaign) -> tuple[list[PlannedAttempt], dict[str, Attack]]:
     behaviors = load_behaviors(campaign.sources(), campaign.seed)
     attacks = [build_attack(spec) for spec in campaign.attacks]
     benign_attacks = [build_attack(spec) for spec in campaign.benign_attacks]
-    by_key = {a.key: a for a in [*attacks, *benign_attacks]}
+    by_key = {attack_key(a): a for a in [*attacks, *benign_attacks]}
     plan = build_plan(
         behaviors, attacks, benign_attacks, repeats=campaign.repeats, seed=campaign.seed
     )

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Sequence
 
 from redline.attacks import Attack
+from redline.attacks.base import attack_key
 from redline.model import Behavior, PlannedAttempt
 
 
@@ -35,7 +36,7 @@ def build_plan(
     plan: list[PlannedAttempt] = []
     for behavior in behaviors:
         for attack in benign_attacks if behavior.benign else attacks:
-            key = attack.key
+            key = attack_key(attack)
             for repeat in range(repeats):
                 ident = attempt_id(behavior.id, key, repeat, seed)
                 plan.append(
