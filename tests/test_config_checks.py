@@ -114,3 +114,41 @@ def test_a_plain_judge_name_matches_its_only_label():
     assert match_judge_label("nope", labels) == "nope"  # the caller reports it as unknown
     with pytest.raises(ConfigError, match="ambiguous"):
         match_judge_label("rubric", [*labels, "rubric(mode=graded)"])
+
+
+DUPLICATES = [
+    ("attacks: [direct, direct]\n", 6, "attacks[1]: attack 'direct' is given twice"),
+    (  # the default style filled in: both are template(style=fiction)
+        "attacks:\n  - direct\n  - template\n  - {name: template, style: fiction}\n",
+        9,
+        "attacks[2]: attack 'template(style=fiction)' is given twice",
+    ),
+    (
+        "attacks:\n  - {name: generate, shots: 3}\n  - generate\n"
+        "attacker: {type: openai, base_url: 'http://127.0.0.1:9/v1', model: a}\n",
+        8,
+        "attacks[1]: attack 'generate(mode=few_shot,shots=3)' is given twice",
+    ),
+    ("benign_attacks: [direct, direct]\n", 6, "benign_attacks[1]: attack 'direct' is given"),
+]
+
+
+@pytest.mark.parametrize(("lists", "line", "says"), DUPLICATES)
+def test_an_attack_given_twice_is_a_config_error_naming_file_and_line(
+    tmp_path: Path, lists, line, says
+):
+    message = config_error(tmp_path, target() + lists)
+    assert f"campaign.yaml:{line}: {says}" in message, message
+    assert "also " in message and "campaign.yaml:" in message.split("also ", 1)[1]
+
+
+def test_a_judge_given_twice_is_a_config_error_naming_file_and_line(tmp_path: Path):
+    text = target().replace("judges: [refusal]\n", "judges:\n  - refusal\n  - {name: refusal}\n")
+    message = config_error(tmp_path, text)
+    assert "campaign.yaml:7: judges[1]: judge 'refusal' is given twice" in message, message
+    labelled = text.replace("{name: refusal}", "{name: refusal, label: second}")
+    (tmp_path / "campaign.yaml").write_text(labelled)
+    assert [str(j) for j in load_config(tmp_path / "campaign.yaml").judges] == [
+        "refusal",
+        "{'name': 'refusal', 'label': 'second'}",
+    ]

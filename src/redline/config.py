@@ -271,19 +271,25 @@ def http_url_problem(value: Any) -> str | None:
 
 
 def _validate_plugins(campaign: Campaign, located: _Located) -> None:
-    from redline.attacks import build_attack
-    from redline.judges import build_judge
+    from redline.attacks import attack_key, build_attack
+    from redline.judges import build_judge, judge_label
 
     for key, items, builder in (
         ("attacks", campaign.attacks, build_attack),
         ("benign_attacks", campaign.benign_attacks, build_attack),
         ("judges", campaign.judges, build_judge),
     ):
+        seen: dict[str, int] = {}
         for index, spec in enumerate(items):
             try:
                 built = builder(spec)
             except PluginError as exc:
                 raise located.error((key, index), str(exc)) from exc
+            identity = judge_label(built) if key == "judges" else attack_key(built)
+            if identity in seen:
+                problem = _duplicate(key, identity, seen[identity], located)
+                raise located.error((key, index), problem)
+            seen[identity] = index
             if key == "judges":
                 _validate_judge_models(built, located, index)
             elif campaign.attacker is None:
@@ -295,6 +301,20 @@ def _validate_plugins(campaign: Campaign, located: _Located) -> None:
                         "attacks): add `attacker: {type: openai, base_url: ..., model: ...}` "
                         "to the campaign",
                     )
+
+
+def _duplicate(key: str, identity: str, first: int, located: _Located) -> str:
+    """Why a second spec with the same identity (attempt key, or verdict label) is refused."""
+    where = located.where((key, first))
+    if key == "judges":
+        return (
+            f"judge {identity!r} is given twice (also {key}[{first}], at {where}): their verdicts "
+            "would be stored under one label; remove one, or give one a different `label`"
+        )
+    return (
+        f"attack {identity!r} is given twice (also {key}[{first}], at {where}): the same attack "
+        "with the same options makes the same attempts; remove one"
+    )
 
 
 def attack_chain(attack: Any) -> list[Any]:
