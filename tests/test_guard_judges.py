@@ -369,7 +369,7 @@ def test_shieldgemma_threshold_without_logprobs_falls_back_to_the_answer(guard_s
     verdict = judged(s, HARM, transcript("SG-NO"))  # the test server sends no logprobs
     assert verdict.outcome == Outcome.SAFE and verdict.score is None
     assert "threshold 0.3 not applied" in verdict.rationale
-    assert judge_label(build_judge(s)) == "shieldgemma(threshold=0.3)"
+    assert judge_label(build_judge(s)) == "shieldgemma(model=guard,threshold=0.3)"
 
 
 def test_shieldgemma_scores_p_yes_from_logprobs():
@@ -556,7 +556,7 @@ def test_scan_with_a_guard_then_rejudge_with_cli_flags(
         db_rows(
             db,
             "select a.behavior_id, v.outcome from verdicts v join attempts a"
-            " on a.id = v.attempt_id where v.judge = 'llama_guard'",
+            " on a.id = v.attempt_id where v.judge = 'llama_guard(model=guard)'",
         )
     )
     assert outcomes == {"h1": "unsafe", "h2": "safe"}
@@ -576,17 +576,24 @@ def test_scan_with_a_guard_then_rejudge_with_cli_flags(
         str(db),
     )
     assert result.exit_code == 0, result.output
-    assert "llama_guard(send=raw): 2 attempts judged" in result.output
+    assert "llama_guard(model=guard,send=raw): 2 attempts judged" in result.output
     rows_raw = db_rows(
         db,
         "select a.behavior_id, v.outcome, v.rationale from verdicts v join attempts a"
-        " on a.id = v.attempt_id where v.judge = 'llama_guard(send=raw)' order by 1",
+        " on a.id = v.attempt_id where v.judge = 'llama_guard(model=guard,send=raw)' order by 1",
     )
     assert rows_raw[0][:2] == ("h1", "unsafe") and "S9 Indiscriminate Weapons" in rows_raw[0][2]
     assert rows_raw[1][:2] == ("h2", "safe")
     report = json.loads(
         run_cli(
-            "report", run_id, "--judge", "llama_guard", "--format", "json", "--db", str(db)
+            "report",
+            run_id,
+            "--judge",
+            "llama_guard(model=guard)",
+            "--format",
+            "json",
+            "--db",
+            str(db),
         ).output
     )
-    assert report["judge"] == "llama_guard" and report["totals"]["unsafe"] == 1
+    assert report["judge"] == "llama_guard(model=guard)" and report["totals"]["unsafe"] == 1

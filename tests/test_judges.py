@@ -10,7 +10,7 @@ from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, wri
 from redline.engine.campaign import named_judge
 from redline.engine.judging import bind_judge_models
 from redline.engine.runner import judge_transcript
-from redline.judges import build_judge
+from redline.judges import build_judge, judge_label
 from redline.judges.rubric import parse_answer
 from redline.model import Behavior, Message, Outcome, PlannedAttempt, Transcript
 from redline.targets._http import close_shared_session
@@ -225,7 +225,7 @@ def test_scan_with_two_judges_then_rejudge_without_calling_the_target(
         db_rows(
             db,
             "select a.behavior_id, v.outcome from verdicts v join attempts a"
-            " on a.id = v.attempt_id where v.judge = 'rubric'",
+            " on a.id = v.attempt_id where v.judge = 'rubric(model=judge)'",
         )
     )
     assert rubric_outcomes == {"h1": "unsafe", "h2": "safe", "h3": "error"}
@@ -233,8 +233,8 @@ def test_scan_with_two_judges_then_rejudge_without_calling_the_target(
     by_rubric = json.loads(
         run_cli("report", run_id, "--judge", "rubric", "--format", "json", "--db", str(db)).stdout
     )
-    assert by_rubric["judge"] == "rubric" and by_rubric["totals"]["unsafe"] == 1
-    assert set(by_rubric["judge_comparison"]) == {"refusal", "rubric"}
+    assert by_rubric["judge"] == "rubric(model=judge)" and by_rubric["totals"]["unsafe"] == 1
+    assert set(by_rubric["judge_comparison"]) == {"refusal", "rubric(model=judge)"}
 
     # re-judge with a new judge: verdicts added, the target never called again
     result = run_cli(
@@ -244,7 +244,11 @@ def test_scan_with_two_judges_then_rejudge_without_calling_the_target(
     assert "3 attempts judged" in result.output
     assert server.requests == 3
     labels = db_rows(db, "select judge, count(*) from verdicts group by judge order by judge")
-    assert labels == [("keyword(keywords=['sorry'])", 3), ("refusal", 3), ("rubric", 3)]
+    assert labels == [
+        ("keyword(keywords=['sorry'])", 3),
+        ("refusal", 3),
+        ("rubric(model=judge)", 3),
+    ]
     again = run_cli(
         "rejudge", run_id, "--judge", "keyword", "--set", "keywords=[sorry]", "--db", str(db)
     )
@@ -261,3 +265,30 @@ def test_scan_with_two_judges_then_rejudge_without_calling_the_target(
     assert roles["target"] == 3 and roles["judge"] >= 4 + 3
     seqs = db_rows(db, "select attempt_id, count(*), max(seq) from calls group by attempt_id")
     assert all(n == top + 1 for _, n, top in seqs)  # numbering continues, no gaps, no clashes
+    # the same rubric on a second judge model is a new judge: it judges every attempt again
+    second = run_cli(
+        "rejudge",
+        run_id,
+        "--judge",
+        "rubric",
+        "--judge-url",
+        judge_server.base_url,
+        "--judge-model",
+        "judge2",
+        "--db",
+        str(db),
+    )
+    assert "rubric(model=judge2): 3 attempts judged" in second.output, second.output
+    assert server.requests == 3
+
+
+def test_a_model_judge_label_names_its_judge_model():
+    def label(**spec) -> str:
+        return judge_label(build_judge({"name": "rubric", **spec}))
+
+    model = {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}
+    assert label(model={**model, "model": "m1"}) == "rubric(model=m1)"
+    assert label(model={**model, "model": "m2"}, mode="graded") == "rubric(mode=graded,model=m2)"
+    assert label(model={**model, "model": "m2"}, label="mine") == "mine"
+    assert label(model={"type": "local", "model_path": "/models/q.gguf"}) == "rubric(model=q.gguf)"
+    assert label(model={"type": "local"}) == "rubric"  # the embedded default model
