@@ -36,7 +36,8 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks scripts training
 
 bench: setup
-	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/throughput.py --judge refusal
+	$(PY) benchmarks/throughput.py --judge harm --attempts 5000 --rounds 3
 	$(PY) benchmarks/judges.py
 
 clean:
