@@ -10,9 +10,9 @@ Starts the project's test server (zero latency, its own process) on 127.0.0.1, t
 Each round measures (a) then (b) back to back; the ratio reported is the median of the
 per-round ratios, since the machine's speed drifts between rounds.
 
-``--judge`` picks the judge of the campaign (default ``refusal``, the offline classifier every
-scan uses by default; ``refusal_patterns`` shows the framework's own overhead with a judge that
-costs almost nothing).
+``--judge`` picks the judge of the campaign (default ``refusal``, the cheap offline classifier;
+``harm`` is the default judge of scans; ``refusal_patterns`` shows the framework's own overhead
+with a judge that costs almost nothing).
 
 Usage: python benchmarks/throughput.py [--attempts 20000] [--concurrency 64] [--rounds 5]
                                        [--judge refusal]
