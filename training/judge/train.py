@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "training/refusal"))
 
 from corpus import training_examples  # noqa: E402
 from generate import examples as generated_examples  # noqa: E402
-from redline.judges.harm import HarmModel  # noqa: E402
+from redline.judges.harm import HarmModel, linear_logit  # noqa: E402
 from redline.judges.harm_features import (  # noqa: E402
     FEATURE_NAMES,
     dense_features,
@@ -245,9 +245,8 @@ def fit_text(texts, labels, weights, c: float = 0.5) -> dict:
 
 
 def text_logit(text_model: dict, reply: str) -> float:
-    """Log-odds of the n-gram model (the same sum the judge computes)."""
-    weights = text_model["weights"]
-    return text_model["intercept"] + sum(weights.get(f, 0.0) for f in features(reply))
+    """Log-odds of the n-gram model (the judge's own sum)."""
+    return linear_logit(text_model["intercept"], text_model["weights"], features(reply))
 
 
 def out_of_fold_logits(rows, weights, folds: int = 5, seed: int = 0) -> list[float]:
@@ -308,9 +307,8 @@ def fit_request(texts: list[str], labels: list[bool], c: float = 1.0) -> dict:
 
 
 def request_logit(request_model: dict, text: str) -> float:
-    """Log-odds of the request model (the same sum the judge computes)."""
-    weights = request_model["weights"]
-    return request_model["intercept"] + sum(weights.get(g, 0.0) for g in request_grams(text))
+    """Log-odds of the request model (the judge's own sum)."""
+    return linear_logit(request_model["intercept"], request_model["weights"], request_grams(text))
 
 
 def out_of_fold_requests(harmful: dict[str, bool], seed: int = 0) -> dict[str, float]:

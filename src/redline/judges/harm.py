@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -35,7 +35,7 @@ from redline.errors import ConfigError
 from redline.judges.base import JudgeOptions
 from redline.judges.harm_features import FEATURE_NAMES, dense_features, request_grams
 from redline.judges.offload import BatchWorker
-from redline.judges.refusal import RefusalModel, builtin_model
+from redline.judges.refusal import RefusalModel, builtin_model, read_weights
 from redline.judges.refusal_features import features
 from redline.judges.refusal_patterns import looks_like_refusal
 from redline.model import Behavior, Outcome, Transcript, Verdict
@@ -82,6 +82,11 @@ class Trees:
         return self.init + self.rate * total
 
 
+def linear_logit(intercept: float, weights: Mapping[str, float], present: Iterable[str]) -> float:
+    """A binary logistic regression's log-odds over binary features (those ``present``)."""
+    return intercept + sum(weights.get(f, 0.0) for f in present)
+
+
 class HarmReading(NamedTuple):
     """Both answers for one reply."""
 
@@ -125,13 +130,11 @@ class HarmModel:
 
     def text_logit(self, reply: str) -> float:
         """The n-gram model's log-odds that ``reply`` is harmful."""
-        weights = self.text_weights
-        return self.text_intercept + sum(weights.get(f, 0.0) for f in features(reply))
+        return linear_logit(self.text_intercept, self.text_weights, features(reply))
 
     def request_logit(self, behavior: str) -> float:
         """The request model's log-odds that ``behavior`` asks for something harmful."""
-        weights = self.request_weights
-        return self.request_intercept + sum(weights.get(g, 0.0) for g in request_grams(behavior))
+        return linear_logit(self.request_intercept, self.request_weights, request_grams(behavior))
 
     def _read(
         self, behavior: str, prompt: str, reply: str, refusal_threshold: float
@@ -153,13 +156,7 @@ class HarmModel:
 
 def load_model(path: str | Path) -> HarmModel:
     """Weights written by ``training/judge/train.py``."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read harm judge weights {path}: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
-    return HarmModel(data, str(path), builtin_model())
+    return HarmModel(read_weights(path, "harm judge"), str(path), builtin_model())
 
 
 @cache

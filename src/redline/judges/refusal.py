@@ -124,15 +124,22 @@ class RefusalModel:
         return ("refusal", r, c) if r >= p else ("partial", p, c)
 
 
-def load_model(path: str | Path) -> RefusalModel:
-    """Weights written by ``training/refusal/train.py``."""
+def read_weights(path: str | Path, what: str) -> dict[str, Any]:
+    """A weights file's JSON; an unreadable or malformed file is a :class:`ConfigError`."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read refusal classifier weights {path}: {exc}") from exc
+        raise ConfigError(f"cannot read {what} weights {path}: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
-    return RefusalModel(data, str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not {what} weights (not a JSON object)")
+    return data
+
+
+def load_model(path: str | Path) -> RefusalModel:
+    """Weights written by ``training/judge/train.py`` (or ``training/refusal/train.py``)."""
+    return RefusalModel(read_weights(path, "refusal classifier"), str(path))
 
 
 @cache
