@@ -194,9 +194,8 @@ class HarmJudge:
             value = getattr(self.options, key)
             if value is not None and not 0.0 < value < 1.0:
                 raise ConfigError(f"{key} must be between 0 and 1, got {value}")
-        self.model = (
-            load_model(self.options.weights) if self.options.weights else (builtin_harm_model())
-        )
+        weights = self.options.weights
+        self.model = load_model(weights) if weights else builtin_harm_model()
         self.threshold = self.options.threshold or self.model.threshold
         self.version = self.model.version
         self._worker: BatchWorker[Job, HarmReading] = BatchWorker(self._score)
