@@ -27,6 +27,7 @@ scan: setup
 
 test: setup
 	$(VENV)/bin/ruff check src tests benchmarks scripts training
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 test-fast: setup
@@ -34,6 +35,7 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks scripts training
+	$(VENV)/bin/mypy
 
 bench: setup
 	$(PY) benchmarks/throughput.py --judge refusal

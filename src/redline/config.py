@@ -95,6 +95,11 @@ class BehaviorSource(BaseModel):
         return self
 
 
+def _specs(name: str) -> list[Any]:
+    """A default list of one spec (a fresh list each time, typed to fit any list of specs)."""
+    return [name]
+
+
 class Campaign(BaseModel):
     """A whole campaign file."""
 
@@ -106,9 +111,11 @@ class Campaign(BaseModel):
     """The model that writes attacks (for translate, pair, tap, crescendo, generate)."""
     scorer: dict[str, Any] | None = None
     """The model that rates replies 1-10 inside attack loops [default: the attacker]."""
-    behaviors: list[str | BehaviorSource] = Field(default_factory=lambda: ["builtin:core"])
-    attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: ["direct"], min_length=1)
-    benign_attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: ["direct"])
+    behaviors: list[str | BehaviorSource] = Field(default_factory=lambda: _specs("builtin:core"))
+    attacks: list[str | dict[str, Any]] = Field(
+        default_factory=lambda: _specs("direct"), min_length=1
+    )
+    benign_attacks: list[str | dict[str, Any]] = Field(default_factory=lambda: _specs("direct"))
     """Attacks applied to benign look-alikes (over-refusal is usually measured on plain asks)."""
     judges: list[str | dict[str, Any]] = Field(
         default_factory=lambda: [copy.deepcopy(DEFAULT_JUDGE)], min_length=1
@@ -282,7 +289,7 @@ def _validate_plugins(campaign: Campaign, located: _Located) -> None:
         seen: dict[str, int] = {}
         for index, spec in enumerate(items):
             try:
-                built = builder(spec)
+                built: Any = builder(spec)  # an attack or a judge, by ``key``
             except PluginError as exc:
                 raise located.error((key, index), str(exc)) from exc
             identity = judge_label(built) if key == "judges" else attack_key(built)

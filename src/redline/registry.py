@@ -36,19 +36,20 @@ def contract_problem(kind: str, obj: Any) -> str | None:
     """Why ``obj`` is not a usable plugin of ``kind``; ``None`` when it is."""
     if not isinstance(obj, type):
         return f"{obj!r} is not a class"
-    missing = [attr for attr in REQUIRED[kind] if not hasattr(obj, attr)]
+    cls: Any = obj  # a class whose attributes are only known at run time
+    missing = [attr for attr in REQUIRED[kind] if not hasattr(cls, attr)]
     if missing:
-        return f"{obj.__qualname__} has no {', '.join(missing)} (a {kind} needs " + (
+        return f"{cls.__qualname__} has no {', '.join(missing)} (a {kind} needs " + (
             ", ".join(REQUIRED[kind]) + ")"
         )
-    options = obj.Options
+    options = cls.Options
     if not (isinstance(options, type) and issubclass(options, BaseModel)):
-        return f"{obj.__qualname__}.Options is not a pydantic model"
+        return f"{cls.__qualname__}.Options is not a pydantic model"
     method = REQUIRED[kind][-1]
-    if not callable(getattr(obj, method)):
-        return f"{obj.__qualname__}.{method} is not a method"
-    if "name" in REQUIRED[kind] and not isinstance(obj.name, str):
-        return f"{obj.__qualname__}.name is not a string"
+    if not callable(getattr(cls, method)):
+        return f"{cls.__qualname__}.{method} is not a method"
+    if "name" in REQUIRED[kind] and not isinstance(cls.name, str):
+        return f"{cls.__qualname__}.name is not a string"
     return None
 
 

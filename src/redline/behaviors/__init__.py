@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,7 @@ def load_csv(path: Path, columns: Mapping[str, str] | None = None) -> list[Behav
 
 
 def _check_row(
-    row: Mapping[Any, Any], header: list[str], mapping: Mapping[str, str], where: str
+    row: Mapping[Any, Any], header: Sequence[str], mapping: Mapping[str, str], where: str
 ) -> None:
     """Catch rows that a stray quote merged or split.
 

@@ -169,11 +169,18 @@ from redline.cli import (  # noqa: E402  (they need the helpers above)
     testserver,
 )
 
-cli.add_command(scan.scan)
-cli.add_command(runs.runs)
-cli.add_command(runs.report)
-cli.add_command(runs.diff)
-cli.add_command(testserver.testserver)
-cli.add_command(judges.judges)
-cli.add_command(judges.rejudge)
-cli.add_command(attacks.attacks)
+
+def _add_commands() -> None:
+    # A function, not module-level statements: in this import cycle mypy can only infer the
+    # decorated commands' types once their modules are checked, which it defers to here.
+    cli.add_command(scan.scan)
+    cli.add_command(runs.runs)
+    cli.add_command(runs.report)
+    cli.add_command(runs.diff)
+    cli.add_command(testserver.testserver)
+    cli.add_command(judges.judges)
+    cli.add_command(judges.rejudge)
+    cli.add_command(attacks.attacks)
+
+
+_add_commands()

@@ -104,7 +104,14 @@ def _progress(total: int, done_before: int, console: Any, enabled: bool):
         outcome = result.verdicts[0].outcome.value
         key = "benign" if outcome in ("complied", "over_refusal") else outcome
         counts[key] += 1
-        progress.update(task, advance=1, **counts)
+        progress.update(
+            task,
+            advance=1,
+            unsafe=counts["unsafe"],
+            safe=counts["safe"],
+            error=counts["error"],
+            benign=counts["benign"],
+        )
 
     return progress, on_result
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import jinja2
 from pydantic import Field
 
 from redline.errors import PluginError
-from redline.judges.base import ModelJudge, ModelJudgeOptions
+from redline.judges.base import JudgeOptions, ModelJudge, ModelJudgeOptions
 from redline.model import Behavior, Message, Outcome, Transcript, Verdict
 
 CRITERIA = """\
@@ -163,8 +163,8 @@ def parse_answer(mode: str, text: str) -> dict[str, object]:
 class RubricJudge(ModelJudge):
     """Ask a judge model to apply written criteria."""
 
-    name = "rubric"
-    Options = RubricOptions
+    name: ClassVar[str] = "rubric"
+    Options: ClassVar[type[JudgeOptions]] = RubricOptions  # the type the Judge protocol reads
     options: RubricOptions
 
     def __init__(self, options: RubricOptions) -> None:

@@ -238,7 +238,7 @@ def render_html(store: Store, summary: dict[str, Any], *, redact: bool = False) 
     return template.render(
         s=summary,
         correction=correction,
-        correcting=bool(correction) and not correction["too_weak"],
+        correcting=bool(correction and not correction["too_weak"]),
         figures=_figures(summary),
         findings=_findings(store, summary["run_id"], summary["judge"], redact),
         redact=redact,

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 
-def mcnemar(b: int, c: int) -> dict[str, float | int | str]:
+def mcnemar(b: int, c: int) -> dict[str, float | int | str | None]:
     """McNemar's test on the discordant pairs ``b`` (A yes, B no) and ``c`` (A no, B yes).
 
     Exact two-sided binomial test when ``b + c < 25``; otherwise the chi-square statistic with

@@ -43,7 +43,7 @@ def _corrected(figures: dict[str, Any]) -> Text:
 def _correcting(summary: dict[str, Any]) -> bool:
     """Whether a usable calibration corrects this summary's ASR."""
     correction = summary.get("correction")
-    return bool(correction) and not correction["too_weak"]
+    return bool(correction and not correction["too_weak"])
 
 
 CAPTION = (

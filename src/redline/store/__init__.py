@@ -291,7 +291,9 @@ class Store:
         """Insert a ``judge_calibrations`` row (every column but ``id``); returns its id."""
         with self.engine.begin() as conn:
             result = conn.execute(insert(schema.judge_calibrations).values(**calibration))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT always reports the row's primary key
+            return int(key[0])
 
     def latest_calibration(self, judge: str, kind: str = "harm") -> dict[str, Any] | None:
         """The most recent calibration of the judge labelled ``judge``, or ``None``."""
