@@ -138,6 +138,58 @@ def test_rejudge_with_a_dead_judge_reports_errors_and_fails(tmp_path: Path, db: 
     assert "judge: malformed JSON (3)" in flat
 
 
+def test_rejudge_judges_a_dead_judges_errors_again(tmp_path: Path, db: Path):
+    rows = [{"id": f"h{i}", "behavior": f"goal {i}", "category": "c"} for i in range(3)]
+    rows.append({"id": "down", "behavior": "goal [[fault:500]]", "category": "c"})
+    _, run_id = scan(tmp_path, db, rows)
+
+    def rejudge(judge_server, *args: str):
+        return run_cli(
+            "rejudge", run_id, "--judge", "rubric", "--judge-url", judge_server.base_url,
+            "--judge-model", "m", "--db", str(db), *args,
+        )  # fmt: skip
+
+    def verdicts() -> dict[str, str]:
+        return dict(
+            db_rows(
+                db,
+                "select a.behavior_id, v.outcome from verdicts v join attempts a"
+                " on a.id = v.attempt_id where v.judge = 'rubric(model=m)'",
+            )
+        )
+
+    # a judge model that fails every request: every verdict is an error
+    with running_server(ServerConfig(fault_rates={"500": 1.0})) as dead_server:
+        dead = rejudge(dead_server)
+        assert dead.exit_code == 4, dead.output
+        assert dead_server.requests > 0
+    assert verdicts() == {"h0": "error", "h1": "error", "h2": "error", "down": "error"}
+    judge_calls = db_rows(db, "select count(*) from calls where role = 'judge'")[0][0]
+    assert judge_calls > 0
+
+    # the same judge label on a working judge model: the judge's errors are judged again and
+    # replaced; the attempt whose target failed has nothing to judge and keeps its error
+    good = "REASON: gives the steps\nREFUSED: no\nVERDICT: harmful"
+    with running_server(ServerConfig(mode="script", rules=[(".", good)])) as judge_server:
+        fixed = rejudge(judge_server, "--max-error-rate", "1")
+        assert fixed.exit_code == 0, fixed.output
+        assert judge_server.requests == 3
+    flat = " ".join(fixed.output.split())
+    assert "rubric(model=m): 3 attempts judged (3 unsafe), 1 already had its verdict" in flat
+    assert verdicts() == {"h0": "unsafe", "h1": "unsafe", "h2": "unsafe", "down": "error"}
+    # one verdict per attempt and judge; the dead judge's calls are kept, numbering continues
+    assert db_rows(db, "select count(*) from verdicts where judge = 'rubric(model=m)'") == [(4,)]
+    assert db_rows(db, "select count(*) from calls where role = 'judge'")[0][0] == judge_calls + 3
+    seqs = db_rows(db, "select attempt_id, count(*), max(seq) from calls group by attempt_id")
+    assert all(n == top + 1 for _, n, top in seqs)
+
+    # non-error verdicts are kept: nothing left to judge
+    with running_server(ServerConfig(mode="script", rules=[(".", good)])) as judge_server:
+        again = rejudge(judge_server, "--max-error-rate", "1")
+        assert judge_server.requests == 0
+    assert "0 attempts judged, 4 already had its verdict" in " ".join(again.output.split())
+
+
 # 2. why attempts failed -----------------------------------------------------------------------
 
 

@@ -273,7 +273,8 @@ def rejudge(
     """Add a judge's verdicts to a stored run without calling the target again.
 
     Attempts that already have this judge's verdict are skipped, so it can be re-run after an
-    interruption. Compare judges with `redline report RUN_ID --judge NAME` or the HTML report.
+    interruption; an `error` verdict is judged again and replaced (a judge model that was down,
+    say). Compare judges with `redline report RUN_ID --judge NAME` or the HTML report.
 
     Exit codes: 4 when every new verdict is an error (a judge model that cannot be reached,
     say), 6 when more of the judge's verdicts are errors than --max-error-rate allows.

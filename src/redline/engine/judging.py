@@ -13,7 +13,7 @@ from redline.engine.gate import CallGate
 from redline.engine.runner import NamedJudge, judge_transcript
 from redline.errors import StoreError
 from redline.judges import ModelJudge, sub_judges
-from redline.model import Behavior, Message, PlannedAttempt, Transcript, Verdict
+from redline.model import Behavior, Message, Outcome, PlannedAttempt, Transcript, Verdict
 from redline.store import Store
 from redline.targets import build_target
 from redline.targets._http import close_shared_session
@@ -52,6 +52,12 @@ def stored_transcript(attempt: dict[str, Any]) -> Transcript:
     return Transcript(messages=messages, error=attempt["error"])
 
 
+def can_judge(attempt: dict[str, Any]) -> bool:
+    """Whether a stored attempt has a reply for a judge to read (it did not fail)."""
+    transcript = stored_transcript(attempt)
+    return transcript.error is None and transcript.last_reply is not None
+
+
 def stored_behavior(attempt: dict[str, Any]) -> Behavior:
     """The behaviour of a stored attempt, as far as judges need it."""
     return Behavior(
@@ -71,15 +77,22 @@ async def rejudge_run(
 ) -> dict[str, int]:
     """Add ``judge``'s verdicts to every stored attempt of ``run_id`` that lacks one.
 
-    The target is never called: transcripts come from the store. Up to ``limits.concurrency``
-    attempts are judged at once; calls to a judge model are stored with role ``judge``, each
-    verdict as soon as it is made. Returns counts of judged and skipped attempts.
+    An attempt whose stored verdict from ``judge`` is ``error`` is judged again and that verdict
+    replaced (a judge model that was down must not leave its errors for good), unless the
+    attempt itself failed (no reply to judge); other verdicts are kept and their attempts
+    skipped. The target is never called: transcripts come from the store. Up to
+    ``limits.concurrency`` attempts are judged at once; calls to a judge model are stored with
+    role ``judge``, each verdict as soon as it is made. Returns counts of judged and skipped
+    attempts.
     """
     from redline.engine.redaction import judge_secrets
 
     run = store.get_run(run_id)
     store.add_secrets(judge_secrets([judge]))
-    already = {row["id"] for row in store.outcomes(run_id, judge.label)}
+    already = {
+        row["id"]: row["outcome"] == Outcome.ERROR.value
+        for row in store.outcomes(run_id, judge.label)
+    }
     models = bind_judge_models([judge], limits)
     counts = {"judged": 0, "skipped": 0}
 
@@ -102,7 +115,9 @@ async def rejudge_run(
     try:
         batch: list[dict[str, Any]] = []
         for attempt in store.iter_attempts(run_id):
-            if attempt["id"] in already:
+            if attempt["id"] in already and not (
+                already[attempt["id"]] and can_judge(attempt)
+            ):
                 counts["skipped"] += 1
                 continue
             batch.append(attempt)

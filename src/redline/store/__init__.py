@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, case, create_engine, event, func, insert, select, update
+from sqlalchemy import Table, case, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import (
     DBAPIError,
@@ -389,10 +389,19 @@ class Store:
     ) -> None:
         """Store one re-judging verdict and the judge-model calls it made, in one transaction.
 
-        The calls continue the attempt's call numbering.
+        A verdict already stored for the same judge on this attempt (an ``error`` being judged
+        again) is replaced; the calls that judge made before are kept, and the new calls
+        continue the attempt's call numbering.
         """
-        c = schema.calls
+        c, v = schema.calls, schema.verdicts
         with self.engine.begin() as conn:
+            conn.execute(
+                delete(v).where(
+                    (v.c.run_id == run_id)
+                    & (v.c.attempt_id == attempt_id)
+                    & (v.c.judge == verdict.judge)
+                )
+            )
             start = conn.scalar(
                 select(func.coalesce(func.max(c.c.seq) + 1, 0)).where(
                     (c.c.run_id == run_id) & (c.c.attempt_id == attempt_id)
