@@ -33,7 +33,7 @@ from redline.judges.guards import (
     parse_wildguard,
     parse_yes_no,
 )
-from redline.model import Behavior, Message, Outcome, PlannedAttempt, Transcript
+from redline.model import Behavior, Message, Outcome, Transcript
 from redline.targets._http import close_shared_session
 from redline.testserver import ServerConfig, running_server
 
@@ -200,9 +200,7 @@ def judged(judge_spec: dict, behavior: Behavior, t: Transcript):
         named = named_judge(judge_spec)
         models = bind_judge_models([named], Limits(max_retries=0, timeout_s=5))
         try:
-            (verdict,) = await judge_transcript(
-                [named], PlannedAttempt("a", 0, behavior, "direct", 0, 0), t
-            )
+            (verdict,) = await judge_transcript([named], behavior, t)
         finally:
             await models.aclose()
             await close_shared_session()

@@ -12,7 +12,7 @@ from redline.engine.judging import bind_judge_models
 from redline.engine.runner import judge_transcript
 from redline.judges import build_judge, judge_label
 from redline.judges.rubric import parse_answer
-from redline.model import Behavior, Message, Outcome, PlannedAttempt, Transcript
+from redline.model import Behavior, Message, Outcome, Transcript
 from redline.targets._http import close_shared_session
 from redline.testserver import ServerConfig, running_server
 
@@ -31,9 +31,7 @@ def judge_with_model(spec: dict, behavior: Behavior, reply: str):
         models = bind_judge_models([named], __import__("redline.config").config.Limits())
         t = transcript(reply)
         try:
-            (verdict,) = await judge_transcript(
-                [named], PlannedAttempt("a", 0, behavior, "direct", 0, 0), t
-            )
+            (verdict,) = await judge_transcript([named], behavior, t)
         finally:
             await models.aclose()
             await close_shared_session()

@@ -12,7 +12,7 @@ from redline.config import Limits
 from redline.engine.campaign import named_judge
 from redline.engine.judging import bind_judge_models
 from redline.engine.runner import judge_transcript
-from redline.model import Behavior, Message, Outcome, PlannedAttempt, Transcript, Verdict
+from redline.model import Behavior, Message, Outcome, Transcript, Verdict
 from redline.report.calibration import LabelledExample, agreement, load_labelled
 from redline.targets._http import close_shared_session
 
@@ -52,9 +52,8 @@ async def evaluate_judge(
         transcript = Transcript(
             messages=[Message("user", example.prompt), Message("assistant", example.response)]
         )
-        planned = PlannedAttempt(behavior.id, example.line, behavior, "labelled", 0, 0)
         async with semaphore:
-            (verdict,) = await judge_transcript([named], planned, transcript)
+            (verdict,) = await judge_transcript([named], behavior, transcript)
         return prediction(kind, verdict)
 
     try:

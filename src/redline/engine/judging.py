@@ -13,7 +13,7 @@ from redline.engine.gate import CallGate
 from redline.engine.runner import NamedJudge, judge_transcript
 from redline.errors import StoreError
 from redline.judges import ModelJudge, sub_judges
-from redline.model import Behavior, Message, Outcome, PlannedAttempt, Transcript, Verdict
+from redline.model import Behavior, Message, Outcome, Transcript, Verdict
 from redline.store import Store
 from redline.targets import build_target
 from redline.targets._http import close_shared_session
@@ -98,15 +98,7 @@ async def rejudge_run(
 
     async def one(attempt: dict[str, Any]) -> None:
         transcript = stored_transcript(attempt)
-        planned = PlannedAttempt(
-            attempt["id"],
-            attempt["idx"],
-            stored_behavior(attempt),
-            attempt["attack"],
-            attempt["repeat"],
-            attempt["seed"],
-        )
-        (verdict,) = await judge_transcript([judge], planned, transcript)
+        (verdict,) = await judge_transcript([judge], stored_behavior(attempt), transcript)
         store.add_judging(run_id, attempt["id"], verdict, transcript.calls)
         counts["judged"] += 1
         if on_verdict is not None:

@@ -143,7 +143,7 @@ class Executor:
             transcript.error = f"attacker: {exc}"
         except Exception as exc:  # an attack plugin's bug must not end the run
             transcript.error = f"attack {planned.attack_key!r} failed: {type(exc).__name__}: {exc}"
-        verdicts = await judge_transcript(self.judges, planned, transcript)
+        verdicts = await judge_transcript(self.judges, planned.behavior, transcript)
         return AttemptResult(planned, transcript, verdicts, started, time.time())
 
 
@@ -165,16 +165,19 @@ def recording(judge: Judge, attempt: Transcript) -> JudgeFn:
 
 
 async def judge_transcript(
-    judges: Sequence[NamedJudge], planned: PlannedAttempt, transcript: Transcript
+    judges: Sequence[NamedJudge], behavior: Behavior, transcript: Transcript
 ) -> list[Verdict]:
-    """Every judge's verdict; an attempt that failed, or a judge that fails, gives ``error``."""
+    """Every judge's verdict on ``transcript``, an attempt at ``behavior``.
+
+    An attempt that failed (or never got a reply), or a judge that fails, gives ``error``.
+    """
     if transcript.error is not None or transcript.last_reply is None:
         reason = transcript.error or "the target never answered"
         return [Verdict(j.label, Outcome.ERROR, rationale=reason) for j in judges]
     verdicts = []
     for named in judges:
         try:
-            verdict = await named.judge.judge(planned.behavior, transcript)
+            verdict = await named.judge.judge(behavior, transcript)
             if verdict.judge != named.label:
                 verdict = dataclasses.replace(verdict, judge=named.label)
         except Exception as exc:
