@@ -14,7 +14,6 @@ from redline.engine.judging import bind_judge_models
 from redline.engine.runner import judge_transcript
 from redline.model import Behavior, Message, Outcome, Transcript, Verdict
 from redline.report.calibration import LabelledExample, agreement, load_labelled
-from redline.targets._http import close_shared_session
 
 
 def prediction(kind: str, verdict: Verdict) -> str | None:
@@ -60,7 +59,6 @@ async def evaluate_judge(
         guesses = await asyncio.gather(*(one(e) for e in examples))
     finally:
         await models.aclose()
-        await close_shared_session()
     result = agreement(kind, [(e.label, g) for e, g in zip(examples, guesses, strict=True)])
     return {
         "judge": named.label,

@@ -30,8 +30,8 @@ from redline.judges import build_judge, judge_label
 from redline.model import PlannedAttempt
 from redline.store import RunLock, Store
 from redline.store.sanitize import REDACTED
-from redline.targets import build_target
-from redline.targets._http import close_shared_session, redact_headers
+from redline.targets import build_target, close_target
+from redline.targets._http import redact_headers
 
 
 def new_run_id() -> str:
@@ -287,9 +287,7 @@ async def execute_run(
         finally:
             await gate.aclose()
             await models.aclose()
-            with contextlib.suppress(Exception):
-                await target.aclose()
-            await close_shared_session()
+            await close_target(target)
             with contextlib.suppress(StoreError):
                 store.set_status(prepared.run_id, status)
             if prepared.lock is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +14,7 @@ from redline.errors import StoreError
 from redline.judges import ModelJudge, sub_judges
 from redline.model import Behavior, Message, Outcome, Transcript, Verdict
 from redline.store import Store
-from redline.targets import build_target
-from redline.targets._http import close_shared_session
+from redline.targets import build_target, close_target
 
 
 @dataclass
@@ -29,8 +27,7 @@ class BoundModels:
         """Stop the gates and release the targets."""
         for gate, target in self.pairs:
             await gate.aclose()
-            with contextlib.suppress(Exception):
-                await target.aclose()
+            await close_target(target)
 
 
 def bind_judge_models(judges: Sequence[NamedJudge], limits: Limits) -> BoundModels:
@@ -107,9 +104,7 @@ async def rejudge_run(
     try:
         batch: list[dict[str, Any]] = []
         for attempt in store.iter_attempts(run_id):
-            if attempt["id"] in already and not (
-                already[attempt["id"]] and can_judge(attempt)
-            ):
+            if attempt["id"] in already and not (already[attempt["id"]] and can_judge(attempt)):
                 counts["skipped"] += 1
                 continue
             batch.append(attempt)
@@ -119,7 +114,6 @@ async def rejudge_run(
         await asyncio.gather(*(one(a) for a in batch))
     finally:
         await models.aclose()
-        await close_shared_session()
     if not counts["judged"] and not counts["skipped"]:
         raise StoreError(f"run {run_id} ({run['status']}) has no stored attempts to judge")
     return counts

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -96,18 +95,13 @@ def preflight(models: Sequence[Model], timeout_s: float, secrets: Iterable[str] 
 
 
 async def _check_all(models: Sequence[Model], timeout_s: float) -> list[str]:
-    from redline.targets._http import close_shared_session
-
-    try:
-        results = await asyncio.gather(*(_check(model, timeout_s) for model in models))
-    finally:
-        await close_shared_session()
+    results = await asyncio.gather(*(_check(model, timeout_s) for model in models))
     return [problem for problem in results if problem is not None]
 
 
 async def _check(model: Model, timeout_s: float) -> str | None:
     """None when the model answered (or is only rate limited), else the problem."""
-    from redline.targets import build_target
+    from redline.targets import build_target, close_target
 
     target = build_target(model.spec)
     last: CallError | None = None
@@ -131,8 +125,7 @@ async def _check(model: Model, timeout_s: float) -> str | None:
             except CallError as exc:
                 last = exc
     finally:
-        with contextlib.suppress(Exception):
-            await target.aclose()
+        await close_target(target)
     assert last is not None
     return _problem(model, str(last), last.status)
 

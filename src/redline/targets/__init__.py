@@ -8,9 +8,9 @@ from pydantic import ValidationError
 
 from redline import registry
 from redline.errors import PluginError
-from redline.targets.base import Target, TargetOptions
+from redline.targets.base import Target, TargetOptions, close_target
 
-__all__ = ["Target", "TargetOptions", "build_target", "option_model"]
+__all__ = ["Target", "TargetOptions", "build_target", "close_target", "option_model"]
 
 
 def option_model(type_name: str) -> type[TargetOptions]:

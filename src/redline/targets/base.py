@@ -5,10 +5,16 @@ rejected) and an async :meth:`Target.chat`. Register it under the ``redline.targ
 group. Targets raise :class:`~redline.errors.TransientCallError` for failures worth retrying and
 :class:`~redline.errors.PermanentCallError` for the rest; the engine adds retries, timeouts,
 rate limits, concurrency limits, budgets and call accounting around them.
+
+Lifecycle: a target may define ``async aclose()``, to release what it holds (connections,
+threads, a loaded model); it is optional. The engine calls it, through :func:`close_target`, on
+every target it built (the target, the attacker, judge models) when a run, a re-judging, a
+calibration or a preflight check ends, and never calls the target again after it.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -29,7 +35,11 @@ class TargetOptions(BaseModel):
 
 @runtime_checkable
 class Target(Protocol):
-    """Answers one chat call."""
+    """Answers one chat call.
+
+    Optional: ``async aclose()`` (see the module's docstring; not part of this protocol's
+    checked members, since a target without one is valid).
+    """
 
     Options: ClassVar[type[TargetOptions]]
 
@@ -37,10 +47,17 @@ class Target(Protocol):
         """Send ``messages`` with generation ``params`` and return the reply."""
         ...
 
-    async def aclose(self) -> None:
-        """Release connections, threads or models."""
-        ...
-
     def describe(self) -> dict[str, Any]:
         """Options safe to store and show (no secrets)."""
         ...
+
+
+async def close_target(target: object) -> None:
+    """Call ``target``'s optional ``aclose()``; a failure there is not the caller's problem.
+
+    A target without ``aclose`` holds nothing to release.
+    """
+    aclose = getattr(target, "aclose", None)
+    if callable(aclose):
+        with contextlib.suppress(Exception):
+            await aclose()

@@ -23,7 +23,7 @@ from pydantic import field_validator
 
 from redline.errors import ConfigError, PermanentCallError
 from redline.model import Message, Reply, Usage
-from redline.targets._http import expand_env, post_json, redact_headers
+from redline.targets._http import expand_env, post_json, redact_headers, release_session
 from redline.targets.base import TargetOptions
 
 _WHOLE_PLACEHOLDER = re.compile(r"^\{\{\s*(\w+)\s*\}\}$")
@@ -105,7 +105,9 @@ class HTTPTarget:
     async def chat(self, messages: Sequence[Message], params: dict[str, Any]) -> Reply:
         """Send one request to the application."""
         started = time.perf_counter()
-        _, data = await post_json(self.options.url, self.build_body(messages), self.headers)
+        _, data = await post_json(
+            self.options.url, self.build_body(messages), self.headers, user=self
+        )
         text = self._response.search(data)
         if not isinstance(text, str) or not text.strip():
             raise PermanentCallError(
@@ -121,7 +123,8 @@ class HTTPTarget:
         return Reply(text=text, usage=usage, latency_s=time.perf_counter() - started)
 
     async def aclose(self) -> None:
-        """Nothing to release: the shared session is closed by the engine."""
+        """Release the shared HTTP session (the last target to release it closes it)."""
+        await release_session(self)
 
     def describe(self) -> dict[str, Any]:
         """Options without header values (they may hold secrets)."""

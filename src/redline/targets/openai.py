@@ -12,7 +12,7 @@ from typing import Any
 
 from redline.errors import ConfigError, PermanentCallError
 from redline.model import Message, Reply, Usage
-from redline.targets._http import expand_env, post_json, redact_headers
+from redline.targets._http import expand_env, post_json, redact_headers, release_session
 from redline.targets.base import TargetOptions
 
 
@@ -74,7 +74,7 @@ class OpenAITarget:
         body.update(self.options.params)
         body.update(params)
         started = time.perf_counter()
-        _, data = await post_json(self.url, body, self.headers)
+        _, data = await post_json(self.url, body, self.headers, user=self)
         text, usage, finish_reason, model = parse_chat_completion(data, self.url)
         return Reply(
             text=text,
@@ -85,7 +85,8 @@ class OpenAITarget:
         )
 
     async def aclose(self) -> None:
-        """Nothing to release: the shared session is closed by the engine."""
+        """Release the shared HTTP session (the last target to release it closes it)."""
+        await release_session(self)
 
     def describe(self) -> dict[str, Any]:
         """Options without secrets (the env var's name is kept, not its value)."""
