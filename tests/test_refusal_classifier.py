@@ -194,7 +194,7 @@ def test_stores_from_before_partial_refusals_are_migrated(tmp_path: Path):
     Store(path)
     Store(path)  # a second open applies nothing twice
     columns = [row[1] for row in db_rows(path, "pragma table_info(verdicts)")]
-    assert columns[-1] == "partial"
+    assert columns[-2:] == ["partial", "judge_spec_sha256"]
     applied = db_rows(path, "select version from schema_migrations order by version")
     assert applied == [(version,) for version, _, _ in MIGRATIONS] and (2,) in applied
 

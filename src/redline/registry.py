@@ -10,15 +10,25 @@ its kind must (see :data:`REQUIRED` and docs/architecture.md, "The plugin contra
 warning line on stderr naming the entry point and why, and is left out of :meth:`Registry.names`;
 it never crashes a listing or a scan that does not use it. A config that names it gets a
 :class:`PluginError` saying why it could not be loaded.
+
+Building: :func:`build` is the one way an attack, judge or target is made from its config spec.
+It validates the options with the plugin's ``Options`` model and returns the object together with
+its canonical spec (:class:`Built`): the name (``type`` for a target) plus every option, defaults
+filled, nested specs (an attack's ``over``, an ensemble's ``judges``, a judge's ``model``)
+canonical too, secrets left out; as canonical JSON (sorted keys, no whitespace) and its SHA-256.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
+import urllib.parse
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from redline.errors import PluginError
 
@@ -132,3 +142,160 @@ def _warn(kind: str, ep: EntryPoint, why: str) -> None:
 targets = Registry("redline.targets", "target")
 attacks = Registry("redline.attacks", "attack")
 judges = Registry("redline.judges", "judge")
+
+
+KINDS = ("target", "attack", "judge")
+REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True)
+class Built:
+    """A plugin object and the canonical spec it was built from."""
+
+    kind: str
+    obj: Any
+    spec: dict[str, Any]
+    """Name (``type`` for a target) plus every option with defaults filled; no secret values."""
+    spec_json: str
+    """:attr:`spec` as canonical JSON: sorted keys, no whitespace."""
+    spec_sha256: str
+    """The SHA-256 of :attr:`spec_json` (UTF-8), hex."""
+
+
+def canonical_json(spec: Any) -> str:
+    """Canonical JSON: sorted keys, no whitespace, non-ASCII kept as it is."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def spec_sha256(spec_json: str) -> str:
+    """The SHA-256 (hex) of a canonical JSON spec."""
+    return hashlib.sha256(spec_json.encode("utf-8")).hexdigest()
+
+
+def build(kind: str, spec: Any) -> Built:
+    """Build the ``kind`` (``target``, ``attack`` or ``judge``) plugin that ``spec`` names.
+
+    ``spec`` is the config form: a name (``"direct"``) or a mapping with ``name`` (``type`` for a
+    target) and options; an attack's ``over`` holds the spec of the attack beneath. Options are
+    validated with the plugin's ``Options`` model; any problem is a :class:`PluginError` in one
+    format: ``KIND 'NAME': option: problem; ...``.
+    """
+    cls, name, options, over = _validated(kind, spec)
+    canonical = _canonical(kind, name, options, over)
+    if kind == "attack" and over is not None:
+        from redline.attacks.base import StaticAttack, attack_key
+
+        inner = over.obj
+        composes = issubclass(cls, StaticAttack) or getattr(cls, "composes_over", False)
+        if not isinstance(inner, StaticAttack) or not composes:
+            raise PluginError(f"attack {name!r} cannot be composed over {attack_key(inner)!r}")
+        obj = cls(options, over=inner)
+    else:
+        obj = cls(options)
+    text = canonical_json(canonical)
+    return Built(kind, obj, canonical, text, spec_sha256(text))
+
+
+def specify(kind: str, spec: Any) -> Built:
+    """Like :func:`build`, without constructing the object (``obj`` is ``None``).
+
+    For a spec that is recorded but not used here (a target when a run is prepared).
+    """
+    canonical = canonical_spec(kind, spec)
+    text = canonical_json(canonical)
+    return Built(kind, None, canonical, text, spec_sha256(text))
+
+
+def canonical_spec(kind: str, spec: Any) -> dict[str, Any]:
+    """The canonical spec of ``spec`` (validated as :func:`build` does, nothing constructed)."""
+    _, name, options, over = _validated(kind, spec, construct_over=False)
+    return _canonical(kind, name, options, over)
+
+
+def _validated(kind: str, spec: Any, construct_over: bool = True) -> tuple[Any, str, Any, Any]:
+    """The class, name, validated options and (for an attack) the spec beneath of ``spec``."""
+    if kind not in KINDS:
+        raise PluginError(f"unknown plugin kind {kind!r} (known: {', '.join(KINDS)})")
+    key = "type" if kind == "target" else "name"
+    if isinstance(spec, BaseModel):
+        spec = spec.model_dump()
+    if isinstance(spec, str):
+        spec = {key: spec}
+    if not isinstance(spec, dict):
+        raise PluginError(f"{kind} spec must be a name or a mapping (got {spec!r})")
+    spec = dict(spec)
+    name = spec.get(key) if kind == "target" else spec.pop(key, None)
+    if not isinstance(name, str) or not name:
+        hint = " (for example: openai, http, python, local)" if kind == "target" else ""
+        raise PluginError(f"{kind} needs a {key!r}{hint} (got {spec!r})")
+    over_spec = spec.pop("over", None) if kind == "attack" else None
+    cls = _REGISTRIES[kind].get(name)
+    try:
+        options = cls.Options.model_validate(spec)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or name}: {e['msg']}" for e in exc.errors()
+        )
+        raise PluginError(f"{kind} {name!r}: {problems}") from exc
+    over: Any = None
+    if over_spec is not None:
+        over = build("attack", over_spec) if construct_over else canonical_spec("attack", over_spec)
+    return cls, name, options, over
+
+
+def _canonical(kind: str, name: str, options: BaseModel, over: Any) -> dict[str, Any]:
+    dumped: dict[str, Any] = options.model_dump(mode="json")
+    if kind == "target":
+        return _without_secrets(dumped)
+    canonical: dict[str, Any] = {"name": name, **dumped}
+    if over is not None:
+        canonical["over"] = over.spec if isinstance(over, Built) else over
+    for members in ("judges", "members"):
+        value = getattr(options, members, None)
+        if kind == "judge" and isinstance(value, list):
+            canonical[members] = [canonical_spec("judge", m) for m in value]
+    model = getattr(options, "model", None)
+    if isinstance(model, dict) and isinstance(model.get("type"), str):
+        canonical["model"] = canonical_spec("target", model)
+    return canonical
+
+
+def _without_secrets(spec: dict[str, Any]) -> dict[str, Any]:
+    """A target spec safe to store: environment variable names kept, secret values redacted.
+
+    Literal header values (``${NAME}`` references are kept) and the credentials or key-like
+    query parameters of a URL option are replaced by ``<redacted>``.
+    """
+    from redline.targets._http import redact_headers
+
+    clean = dict(spec)
+    if isinstance(clean.get("headers"), dict):
+        clean["headers"] = redact_headers({str(k): str(v) for k, v in clean["headers"].items()})
+    for key in ("base_url", "url"):
+        if isinstance(clean.get(key), str):
+            clean[key] = _redact_url(clean[key])
+    return clean
+
+
+def _redact_url(url: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if parts.username is not None or parts.password is not None:
+        netloc = f"{REDACTED}@{host or ''}" + (f":{port}" if port is not None else "")
+    query = parts.query
+    if query:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        words = ("key", "token", "secret", "sig")
+        if any(v and any(w in k.lower() for w in words) for k, v in pairs):
+            query = urllib.parse.urlencode(
+                [(k, REDACTED if any(w in k.lower() for w in words) else v) for k, v in pairs]
+            )
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_REGISTRIES = {"target": targets, "attack": attacks, "judge": judges}

@@ -13,11 +13,11 @@ import json
 import secrets
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from redline import __version__
-from redline.attacks import Attack, build_attack
+from redline import __version__, registry
+from redline.attacks import Attack
 from redline.attacks.base import attack_key
 from redline.config import Campaign, load_behaviors, parse_campaign
 from redline.engine.gate import Budget, CallGate
@@ -26,7 +26,7 @@ from redline.engine.plan import build_plan
 from redline.engine.redaction import campaign_secrets, judge_model_specs
 from redline.engine.runner import Executor, NamedJudge, ResultCallback, RunStats
 from redline.errors import ConfigError, StoreError
-from redline.judges import build_judge, judge_label
+from redline.judges import judge_label
 from redline.model import PlannedAttempt
 from redline.store import RunLock, Store
 from redline.store.sanitize import REDACTED
@@ -40,9 +40,9 @@ def new_run_id() -> str:
 
 
 def named_judge(spec: str | dict[str, Any]) -> NamedJudge:
-    """Build a judge from its spec, with the label its verdicts are stored under."""
-    judge = build_judge(spec)
-    return NamedJudge(judge_label(judge), judge)
+    """Build a judge from its spec, with its label and its canonical spec."""
+    built = registry.build("judge", spec)
+    return NamedJudge(judge_label(built.obj), built.obj, built)
 
 
 def storable_config(campaign: Campaign) -> dict[str, Any]:
@@ -79,6 +79,9 @@ class PreparedRun:
     resumed: bool = False
     lock: RunLock | None = None
     """This process's hold on the run; :func:`execute_run` lets it go when the run ends."""
+    components: list[tuple[str, registry.Built]] = field(default_factory=list)
+    """``(label, built)`` of the target, every attack and every judge (stored in
+    ``components``)."""
 
     @property
     def primary_judge(self) -> str:
@@ -86,15 +89,20 @@ class PreparedRun:
         return self.judges[0].label
 
 
-def _plan(campaign: Campaign) -> tuple[list[PlannedAttempt], dict[str, Attack]]:
+def _plan(
+    campaign: Campaign,
+) -> tuple[list[PlannedAttempt], dict[str, Attack], list[tuple[str, registry.Built]]]:
     behaviors = load_behaviors(campaign.sources(), campaign.seed)
-    attacks = [build_attack(spec) for spec in campaign.attacks]
-    benign_attacks = [build_attack(spec) for spec in campaign.benign_attacks]
+    built = [registry.build("attack", spec) for spec in campaign.attacks]
+    built_benign = [registry.build("attack", spec) for spec in campaign.benign_attacks]
+    attacks = [b.obj for b in built]
+    benign_attacks = [b.obj for b in built_benign]
     by_key = {attack_key(a): a for a in [*attacks, *benign_attacks]}
     plan = build_plan(
         behaviors, attacks, benign_attacks, repeats=campaign.repeats, seed=campaign.seed
     )
-    return plan, by_key
+    components = [(attack_key(b.obj), b) for b in [*built, *built_benign]]
+    return plan, by_key, components
 
 
 def prepare_run(
@@ -136,8 +144,10 @@ def prepare_run(
                 "limits": campaign.limits.model_copy(update={"max_target_calls": max_target_calls})
             }
         )
-    plan, attacks = _plan(campaign)
+    plan, attacks, components = _plan(campaign)
     judges = [named_judge(spec) for spec in campaign.judges]
+    components.insert(0, ("target", registry.specify("target", campaign.target)))
+    components += [(j.label, j.spec) for j in judges if j.spec is not None]
     labels = [j.label for j in judges]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"judges: the same judge is listed twice ({', '.join(labels)})")
@@ -152,7 +162,10 @@ def prepare_run(
                 campaign.target, campaign.attacker, campaign.scorer, judge_model_specs(judges)
             )
             check.preflight(models, campaign.limits.timeout_s, campaign_secrets(campaign, judges))
-        return _prepare(store, campaign, run_row, run_id, plan, attacks, judges, labels, lock)
+        prepared = _prepare(store, campaign, run_row, run_id, plan, attacks, judges, labels, lock)
+        prepared.components = components
+        store.add_components(run_id, components)
+        return prepared
     except BaseException:
         lock.release()
         raise
@@ -245,7 +258,10 @@ async def execute_run(
     gate = CallGate.from_limits(target, limits, budget=budget, rate_limited=True)
     models = bind_judge_models(prepared.judges, limits)
     attacker_gate, scorer = _attacker_roles(campaign, limits, models)
-    writer = store.writer(prepared.run_id)
+    writer = store.writer(
+        prepared.run_id,
+        judge_specs={j.label: j.spec.spec_sha256 for j in prepared.judges if j.spec is not None},
+    )
     executor = Executor(
         gate=gate,
         attacks=prepared.attacks,

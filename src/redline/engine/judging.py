@@ -77,7 +77,9 @@ async def rejudge_run(
     An attempt whose stored verdict from ``judge`` is ``error`` is judged again and that verdict
     replaced (a judge model that was down must not leave its errors for good), unless the
     attempt itself failed (no reply to judge); other verdicts are kept and their attempts
-    skipped. The target is never called: transcripts come from the store. Up to
+    skipped. The judge's canonical spec is stored in ``components`` and every new verdict
+    points at it. The
+    target is never called: transcripts come from the store. Up to
     ``limits.concurrency`` attempts are judged at once; calls to a judge model are stored with
     role ``judge``, each verdict as soon as it is made. Returns counts of judged and skipped
     attempts.
@@ -86,6 +88,10 @@ async def rejudge_run(
 
     run = store.get_run(run_id)
     store.add_secrets(judge_secrets([judge]))
+    spec_sha = None
+    if judge.spec is not None:
+        store.add_components(run_id, [(judge.label, judge.spec)])
+        spec_sha = judge.spec.spec_sha256
     already = {
         row["id"]: row["outcome"] == Outcome.ERROR.value
         for row in store.outcomes(run_id, judge.label)
@@ -96,7 +102,7 @@ async def rejudge_run(
     async def one(attempt: dict[str, Any]) -> None:
         transcript = stored_transcript(attempt)
         (verdict,) = await judge_transcript([judge], stored_behavior(attempt), transcript)
-        store.add_judging(run_id, attempt["id"], verdict, transcript.calls)
+        store.add_judging(run_id, attempt["id"], verdict, transcript.calls, spec_sha)
         counts["judged"] += 1
         if on_verdict is not None:
             on_verdict(verdict)

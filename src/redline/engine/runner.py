@@ -23,6 +23,7 @@ from redline.model import (
     Transcript,
     Verdict,
 )
+from redline.registry import Built
 from redline.store import Writer
 
 ResultCallback = Callable[[AttemptResult], None]
@@ -49,6 +50,8 @@ class NamedJudge:
 
     label: str
     judge: Judge
+    spec: Built | None = None
+    """How it was built: its canonical spec (``None`` for internal judges, the scorer)."""
 
 
 class Executor:

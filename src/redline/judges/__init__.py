@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from redline import registry
-from redline.errors import PluginError
 from redline.judges.base import Judge, JudgeOptions, ModelJudge, refusal_verdict, sub_judges
 
 __all__ = [
@@ -57,17 +54,6 @@ def judge_model_name(spec: Any) -> str | None:
 
 
 def build_judge(spec: str | dict[str, Any]) -> Judge:
-    """Build a judge from its config form: ``"refusal"`` or ``{"name": ..., **options}``."""
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    spec = dict(spec)
-    name = spec.pop("name", None)
-    if not isinstance(name, str):
-        raise PluginError(f"judge needs a 'name' (got {spec!r})")
-    cls = registry.judges.get(name)
-    try:
-        options = cls.Options.model_validate(spec)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise PluginError(f"judge {name!r}: {problems}") from exc
-    return cls(options)
+    """Build a judge from its config form (see :func:`redline.registry.build`)."""
+    judge: Judge = registry.build("judge", spec).obj
+    return judge

@@ -60,9 +60,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def verdict_row(
-    run_id: str, attempt_id: str, verdict: Verdict, now: float, clean: Sanitizer
+    run_id: str,
+    attempt_id: str,
+    verdict: Verdict,
+    now: float,
+    clean: Sanitizer,
+    judge_spec_sha256: str | None = None,
 ) -> tuple:
-    """A ``verdicts`` row."""
+    """A ``verdicts`` row; ``judge_spec_sha256`` names the stored spec of the judge that made it."""
     return (
         run_id,
         attempt_id,
@@ -74,6 +79,7 @@ def verdict_row(
         clean.text(verdict.raw),
         now,
         verdict.partial,
+        judge_spec_sha256,
     )
 
 
@@ -95,9 +101,16 @@ def call_row(run_id: str, attempt_id: str, seq: int, call: CallRecord, clean: Sa
 
 
 def attempt_rows(
-    run_id: str, result: AttemptResult, clean: Sanitizer
+    run_id: str,
+    result: AttemptResult,
+    clean: Sanitizer,
+    judge_specs: dict[str, str] | None = None,
 ) -> tuple[tuple, list[tuple], list[tuple]]:
-    """The rows one finished attempt becomes: attempt, calls, verdicts."""
+    """The rows one finished attempt becomes: attempt, calls, verdicts.
+
+    ``judge_specs`` maps judge labels to the SHA-256 of their stored spec (``components``).
+    """
+    specs = judge_specs or {}
     planned, transcript, behavior = result.planned, result.transcript, result.planned.behavior
     document: dict[str, Any] = {
         "messages": [m.to_dict() for m in transcript.messages],
@@ -124,7 +137,8 @@ def attempt_rows(
     )
     call_rows = [call_row(run_id, planned.id, seq, call, clean) for seq, call in enumerate(calls)]
     verdict_rows = [
-        verdict_row(run_id, planned.id, v, result.ended_at, clean) for v in result.verdicts
+        verdict_row(run_id, planned.id, v, result.ended_at, clean, specs.get(v.judge))
+        for v in result.verdicts
     ]
     return attempt, call_rows, verdict_rows
 
@@ -173,6 +187,63 @@ class Store:
         clean = {k: self.sanitizer.text(v) if isinstance(v, str) else v for k, v in run.items()}
         with self.engine.begin() as conn:
             conn.execute(insert(schema.runs).values(created_at=now, updated_at=now, **clean))
+
+    def add_components(self, run_id: str, components: Iterable[Any]) -> None:
+        """Store the canonical spec of each component: ``(label, redline.registry.Built)`` pairs.
+
+        A spec already stored for the run under the same kind and label is not stored again; a
+        label whose spec changed (a judge model or target moved to another URL on resume or
+        re-judging) gets a second row, so verdicts made under the first still point at it.
+        """
+        c = schema.components
+        now = time.time()
+        with self.engine.begin() as conn:
+            seen = {
+                tuple(row)
+                for row in conn.execute(
+                    select(c.c.kind, c.c.label, c.c.spec_sha256).where(c.c.run_id == run_id)
+                )
+            }
+            rows = []
+            for label, built in components:
+                key = (built.kind, self.sanitizer.text(label), built.spec_sha256)
+                if key in seen:
+                    continue
+                seen.add(key)
+                rows.append(
+                    {
+                        "run_id": run_id,
+                        "kind": built.kind,
+                        "label": key[1],
+                        "spec_json": self.sanitizer.text(built.spec_json),
+                        "spec_sha256": built.spec_sha256,
+                        "created_at": now,
+                    }
+                )
+            if rows:
+                conn.execute(insert(c), rows)
+
+    def components(self, run_id: str) -> list[dict[str, Any]]:
+        """The stored components of ``run_id``, oldest first within a kind.
+
+        Each as a dict: kind, label, spec_json, spec_sha256, created_at.
+        """
+        c = schema.components
+        with self.engine.connect() as conn:
+            query = (
+                select(c.c.kind, c.c.label, c.c.spec_json, c.c.spec_sha256, c.c.created_at)
+                .where(c.c.run_id == run_id)
+                .order_by(c.c.kind, c.c.created_at, c.c.label)
+            )
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def judge_spec_hashes(self, run_id: str) -> dict[str, str]:
+        """``{judge label: SHA-256 of its latest stored spec}`` for ``run_id``."""
+        return {
+            row["label"]: row["spec_sha256"]
+            for row in self.components(run_id)
+            if row["kind"] == "judge"
+        }
 
     def set_status(self, run_id: str, status: str) -> None:
         """Record a run's status (running, completed, interrupted, budget_exhausted, failed)."""
@@ -385,7 +456,12 @@ class Store:
         )
 
     def add_judging(
-        self, run_id: str, attempt_id: str, verdict: Verdict, calls: list[CallRecord]
+        self,
+        run_id: str,
+        attempt_id: str,
+        verdict: Verdict,
+        calls: list[CallRecord],
+        judge_spec_sha256: str | None = None,
     ) -> None:
         """Store one re-judging verdict and the judge-model calls it made, in one transaction.
 
@@ -411,7 +487,7 @@ class Store:
             self.bulk_insert(
                 conn,
                 schema.verdicts,
-                [verdict_row(run_id, attempt_id, verdict, time.time(), clean)],
+                [verdict_row(run_id, attempt_id, verdict, time.time(), clean, judge_spec_sha256)],
             )
             if calls:
                 self.bulk_insert(
@@ -469,7 +545,13 @@ class Writer(threading.Thread):
     When the store cannot be written at all, the thread stops and the next :meth:`put` raises.
     """
 
-    def __init__(self, store: Store, run_id: str, flush_every_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        flush_every_s: float = 0.1,
+        judge_specs: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(name=f"redline-writer-{run_id}", daemon=True)
         self.store = store
         self.run_id = run_id
@@ -480,6 +562,8 @@ class Writer(threading.Thread):
         self.refused: list[str] = []
         """One line per attempt the store refused: its id, behaviour, attack and the reason."""
         self._refused_in_a_row = 0
+        self.judge_specs = store.judge_spec_hashes(run_id) if judge_specs is None else judge_specs
+        """Judge labels to the SHA-256 of their stored spec, for the verdict rows."""
 
     def put(self, result: AttemptResult) -> None:
         """Queue a finished attempt (non-blocking).
@@ -490,7 +574,8 @@ class Writer(threading.Thread):
         """
         if self.failure is not None:
             raise StoreError(self._failure_message())
-        self._pending.append(attempt_rows(self.run_id, result, self.store.sanitizer))
+        rows = attempt_rows(self.run_id, result, self.store.sanitizer, self.judge_specs)
+        self._pending.append(rows)
 
     def close(self) -> None:
         """Write everything queued and stop the thread.

@@ -6,6 +6,9 @@ transcript), ``calls`` (every request to a target, attacker or judge model) and 
 measured sensitivity and specificity against human harm labels, from ``redline judges eval
 --save``, used to correct the attack success rates it reports). On SQLite the tables with composite
 keys are ``WITHOUT ROWID``: the key is the table, so a write updates one B-tree, not two.
+``components`` (the canonical spec of every target, attack and judge a run used, from
+:func:`redline.registry.build`, keyed by run, kind, label and spec hash; every verdict carries
+the SHA-256 of the spec of the judge that made it in ``verdicts.judge_spec_sha256``).
 ``schema_migrations`` records which numbered migrations a database has had.
 """
 
@@ -106,7 +109,24 @@ verdicts = Table(
     Column("raw", Text),
     Column("created_at", Float, nullable=False),
     Column("partial", Boolean),  # migration 2
+    Column("judge_spec_sha256", String),  # migration 4: components.spec_sha256 of its judge
     PrimaryKeyConstraint("run_id", "attempt_id", "judge"),
+    sqlite_with_rowid=False,
+)
+
+components = Table(
+    "components",
+    metadata,
+    Column("run_id", String, nullable=False),
+    Column("kind", String, nullable=False),  # target, attack or judge
+    Column("label", String, nullable=False),  # "target", the attack's key, the judge's label
+    Column("spec_json", Text, nullable=False),  # canonical JSON: sorted keys, no whitespace
+    Column("spec_sha256", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+    # A label may have had more than one spec over a run's life (a judge model or target that
+    # moved to another URL on resume or re-judging): each is kept, so every verdict's
+    # judge_spec_sha256 stays a stored spec.
+    PrimaryKeyConstraint("run_id", "kind", "label", "spec_sha256"),
     sqlite_with_rowid=False,
 )
 
@@ -147,11 +167,18 @@ def _create_judge_calibrations(conn: Connection) -> None:
     judge_calibrations.create(conn, checkfirst=True)
 
 
+def _add_components(conn: Connection) -> None:
+    components.create(conn, checkfirst=True)
+    if "judge_spec_sha256" not in {c["name"] for c in inspect(conn).get_columns("verdicts")}:
+        conn.execute(text("ALTER TABLE verdicts ADD COLUMN judge_spec_sha256 VARCHAR"))
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: list[Migration] = [
     (1, "initial tables: runs, attempts, calls, verdicts", _create_initial_tables),
     (2, "verdicts.partial: partial refusals", _add_verdict_partial),
     (3, "judge_calibrations: measured judge error for corrected rates", _create_judge_calibrations),
+    (4, "components: canonical specs; verdicts.judge_spec_sha256", _add_components),
 ]
 """Append new migrations here; never edit one that has shipped."""
