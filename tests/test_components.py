@@ -149,3 +149,17 @@ def test_a_store_from_before_components_is_upgraded(tmp_path: Path):
     assert db_rows(path, "select count(*) from components") == [(0,)]
     applied = db_rows(path, "select version from schema_migrations order by version")
     assert applied == [(version,) for version, _, _ in MIGRATIONS] and (4,) in applied
+
+
+def test_a_label_whose_spec_changed_keeps_both_specs(tmp_path: Path):
+    store = Store(tmp_path / "s.db")
+    model = {"type": "openai", "base_url": "http://a", "model": "m"}
+    first = registry.specify("judge", {"name": "rubric", "model": model})
+    moved = registry.specify(
+        "judge", {"name": "rubric", "model": {**model, "base_url": "http://b"}}
+    )
+    store.add_components("r", [("rubric(model=m)", first)])
+    store.add_components("r", [("rubric(model=m)", first), ("rubric(model=m)", moved)])
+    rows = store.components("r")
+    assert [r["spec_sha256"] for r in rows] == [first.spec_sha256, moved.spec_sha256]
+    assert store.judge_spec_hashes("r") == {"rubric(model=m)": moved.spec_sha256}
