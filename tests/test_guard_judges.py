@@ -20,7 +20,7 @@ from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, wri
 from redline.behaviors.taxonomy import CATEGORIES
 from redline.config import Limits
 from redline.engine.campaign import named_judge
-from redline.engine.judging import bind_judge_models
+from redline.engine.judging import judge_models_for
 from redline.engine.runner import judge_transcript
 from redline.judges import build_judge, judge_label
 from redline.judges.guards import (
@@ -194,13 +194,14 @@ def spec(server, name: str, **options) -> dict:
 
 
 def judged(judge_spec: dict, behavior: Behavior, t: Transcript):
-    """Judge ``t`` the way the engine does: bound, gated model; failures become errors."""
+    """Judge ``t`` the way the engine does: gated model from the context; failures become errors."""
 
     async def go():
         named = named_judge(judge_spec)
-        models = bind_judge_models([named], Limits(max_retries=0, timeout_s=5))
+        models = judge_models_for([named], Limits(max_retries=0, timeout_s=5))
         try:
-            (verdict,) = await judge_transcript([named], behavior, t)
+            with models.active():
+                (verdict,) = await judge_transcript([named], behavior, t)
         finally:
             await models.aclose()
             await close_shared_session()

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
 
 from redline.engine.campaign import named_judge
-from redline.engine.judging import bind_judge_models
+from redline.engine.judging import judge_models_for
 from redline.engine.runner import judge_transcript
 from redline.judges import build_judge, judge_label
 from redline.judges.rubric import parse_answer
@@ -28,10 +28,11 @@ def transcript(reply: str) -> Transcript:
 def judge_with_model(spec: dict, behavior: Behavior, reply: str):
     async def go():
         named = named_judge(spec)
-        models = bind_judge_models([named], __import__("redline.config").config.Limits())
+        models = judge_models_for([named], __import__("redline.config").config.Limits())
         t = transcript(reply)
         try:
-            (verdict,) = await judge_transcript([named], behavior, t)
+            with models.active():
+                (verdict,) = await judge_transcript([named], behavior, t)
         finally:
             await models.aclose()
             await close_shared_session()

@@ -10,7 +10,7 @@ from typing import Any
 from redline import __version__
 from redline.config import Limits
 from redline.engine.campaign import named_judge
-from redline.engine.judging import bind_judge_models
+from redline.engine.judging import judge_models_for
 from redline.engine.runner import judge_transcript
 from redline.model import Behavior, Message, Outcome, Transcript, Verdict
 from redline.report.calibration import LabelledExample, agreement, load_labelled
@@ -43,7 +43,7 @@ async def evaluate_judge(
     """
     kind, examples = load_labelled(data)
     named = named_judge(spec)
-    models = bind_judge_models([named], Limits(concurrency=concurrency))
+    models = judge_models_for([named], Limits(concurrency=concurrency))
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(example: LabelledExample) -> str | None:
@@ -56,7 +56,8 @@ async def evaluate_judge(
         return prediction(kind, verdict)
 
     try:
-        guesses = await asyncio.gather(*(one(e) for e in examples))
+        with models.active():
+            guesses = await asyncio.gather(*(one(e) for e in examples))
     finally:
         await models.aclose()
     result = agreement(kind, [(e.label, g) for e, g in zip(examples, guesses, strict=True)])

@@ -21,7 +21,7 @@ from redline.attacks import Attack
 from redline.attacks.base import attack_key
 from redline.config import Campaign, load_behaviors, parse_campaign
 from redline.engine.gate import Budget, CallGate
-from redline.engine.judging import BoundModels, bind_judge_models
+from redline.engine.judging import JudgeModels, judge_models_for
 from redline.engine.plan import build_plan
 from redline.engine.redaction import campaign_secrets, judge_model_specs
 from redline.engine.runner import Executor, NamedJudge, ResultCallback, RunStats
@@ -224,7 +224,7 @@ def _prepare(
 
 
 def _attacker_roles(
-    campaign: Campaign, limits: Any, models: BoundModels
+    campaign: Campaign, limits: Any, models: JudgeModels
 ) -> tuple[CallGate | None, Any]:
     """The attacker's gate and the 1-10 scorer, when the campaign names an attacker."""
     if campaign.attacker is None:
@@ -235,7 +235,7 @@ def _attacker_roles(
     gate = CallGate.from_limits(target, limits, role="attacker")
     models.pairs.append((gate, target))
     scorer = RubricJudge(RubricOptions(mode="scale", model=campaign.scorer or campaign.attacker))
-    models.pairs.extend(bind_judge_models([NamedJudge("scorer", scorer)], limits).pairs)
+    models.add([NamedJudge("scorer", scorer)])
     return gate, scorer
 
 
@@ -256,7 +256,7 @@ async def execute_run(
     target = build_target(campaign.target)
     budget = Budget(limits.max_target_calls, used=prepared.calls_used)
     gate = CallGate.from_limits(target, limits, budget=budget, rate_limited=True)
-    models = bind_judge_models(prepared.judges, limits)
+    models = judge_models_for(prepared.judges, limits)
     attacker_gate, scorer = _attacker_roles(campaign, limits, models)
     writer = store.writer(
         prepared.run_id,
@@ -287,7 +287,8 @@ async def execute_run(
             executor.stats.stop_reason = "budget_exhausted"
             stats = executor.stats
         else:
-            stats = await executor.run(prepared.pending)
+            with models.active():  # judges (and the scorer) read their models from here
+                stats = await executor.run(prepared.pending)
         status = stats.stop_reason
     finally:
         for signum in stop_signals:

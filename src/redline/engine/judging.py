@@ -1,10 +1,11 @@
-"""Judging outside the attack loop: binding judge models, and re-judging stored attempts."""
+"""Judging outside the attack loop: the run's judge models, and re-judging stored attempts."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
 from redline.config import Limits
@@ -12,16 +13,46 @@ from redline.engine.gate import CallGate
 from redline.engine.runner import NamedJudge, judge_transcript
 from redline.errors import StoreError
 from redline.judges import ModelJudge, sub_judges
+from redline.judges.base import ModelCaller, model_key, use_judge_models
 from redline.model import Behavior, Message, Outcome, Transcript, Verdict
 from redline.store import Store
 from redline.targets import build_target, close_target
 
 
 @dataclass
-class BoundModels:
-    """The gates and targets opened for judge models; close them with :meth:`aclose`."""
+class JudgeModels:
+    """The judge models of a run: one gated caller per distinct judge model spec.
 
-    pairs: list[tuple[CallGate, Any]]
+    ``callers`` maps :func:`~redline.judges.base.model_key` of a spec to its gate; the engine
+    makes it the context's :data:`~redline.judges.base.judge_models` while it judges (see
+    :meth:`active`). ``pairs`` are the gates and targets opened; close them with
+    :meth:`aclose`.
+    """
+
+    limits: Limits
+    callers: dict[str, ModelCaller] = field(default_factory=dict)
+    pairs: list[tuple[CallGate, Any]] = field(default_factory=list)
+
+    def add(self, judges: Sequence[NamedJudge]) -> None:
+        """Open a gated model for every judge model of ``judges`` (ensemble members included).
+
+        Judges on one model spec share its gate (its concurrency and retries).
+        """
+        for named in judges:
+            for judge in sub_judges(named.judge):
+                if not isinstance(judge, ModelJudge):
+                    continue
+                key = model_key(judge.options.model)
+                if key in self.callers:
+                    continue
+                target = build_target(judge.options.model)
+                gate = CallGate.from_limits(target, self.limits, role="judge")
+                self.callers[key] = gate
+                self.pairs.append((gate, target))
+
+    def active(self) -> AbstractContextManager[None]:
+        """Make these the judge models of the current context until the block ends."""
+        return use_judge_models(self.callers)
 
     async def aclose(self) -> None:
         """Stop the gates and release the targets."""
@@ -30,17 +61,11 @@ class BoundModels:
             await close_target(target)
 
 
-def bind_judge_models(judges: Sequence[NamedJudge], limits: Limits) -> BoundModels:
-    """Give every judge that asks a model (members of ensembles included) its gated model."""
-    pairs = []
-    for named in judges:
-        for judge in sub_judges(named.judge):
-            if isinstance(judge, ModelJudge):
-                target = build_target(judge.options.model)
-                gate = CallGate.from_limits(target, limits, role="judge")
-                judge.bind_model(gate)
-                pairs.append((gate, target))
-    return BoundModels(pairs)
+def judge_models_for(judges: Sequence[NamedJudge], limits: Limits) -> JudgeModels:
+    """The gated judge models of ``judges`` (members of ensembles included)."""
+    models = JudgeModels(limits)
+    models.add(judges)
+    return models
 
 
 def stored_transcript(attempt: dict[str, Any]) -> Transcript:
@@ -96,7 +121,7 @@ async def rejudge_run(
         row["id"]: row["outcome"] == Outcome.ERROR.value
         for row in store.outcomes(run_id, judge.label)
     }
-    models = bind_judge_models([judge], limits)
+    models = judge_models_for([judge], limits)
     counts = {"judged": 0, "skipped": 0}
 
     async def one(attempt: dict[str, Any]) -> None:
@@ -108,16 +133,18 @@ async def rejudge_run(
             on_verdict(verdict)
 
     try:
-        batch: list[dict[str, Any]] = []
-        for attempt in store.iter_attempts(run_id):
-            if attempt["id"] in already and not (already[attempt["id"]] and can_judge(attempt)):
-                counts["skipped"] += 1
-                continue
-            batch.append(attempt)
-            if len(batch) >= limits.concurrency:
-                await asyncio.gather(*(one(a) for a in batch))
-                batch = []
-        await asyncio.gather(*(one(a) for a in batch))
+        with models.active():
+            batch: list[dict[str, Any]] = []
+            for attempt in store.iter_attempts(run_id):
+                redo = already.get(attempt["id"], True) and can_judge(attempt)
+                if attempt["id"] in already and not redo:
+                    counts["skipped"] += 1
+                    continue
+                batch.append(attempt)
+                if len(batch) >= limits.concurrency:
+                    await asyncio.gather(*(one(a) for a in batch))
+                    batch = []
+            await asyncio.gather(*(one(a) for a in batch))
     finally:
         await models.aclose()
     if not counts["judged"] and not counts["skipped"]:
@@ -126,8 +153,8 @@ async def rejudge_run(
 
 
 __all__ = [
-    "BoundModels",
-    "bind_judge_models",
+    "JudgeModels",
+    "judge_models_for",
     "rejudge_run",
     "stored_behavior",
     "stored_transcript",

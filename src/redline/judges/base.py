@@ -7,7 +7,12 @@ under the ``redline.judges`` entry-point group.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -52,21 +57,61 @@ class ModelJudgeOptions(JudgeOptions):
     """The judge model, as a target spec (``{type: openai, base_url: ..., model: ...}``)."""
 
 
+def model_key(spec: Mapping[str, Any]) -> str:
+    """The key of a judge model in :data:`judge_models`: the SHA-256 of its spec as JSON."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+judge_models: ContextVar[Mapping[str, ModelCaller]] = ContextVar(
+    "judge_models", default=MappingProxyType({})
+)
+"""The judge models of the run in progress, by :func:`model_key` of their spec.
+
+Set by the engine (:func:`use_judge_models`) for as long as it judges; tasks started meanwhile
+inherit it. Judges never assign it: a judge object is not changed after construction.
+"""
+
+
+@contextmanager
+def use_judge_models(models: Mapping[str, ModelCaller]) -> Iterator[None]:
+    """Make ``models`` the judge models of the current context until the block ends."""
+    token = judge_models.set(MappingProxyType(dict(models)))
+    try:
+        yield
+    finally:
+        judge_models.reset(token)
+
+
 class ModelJudge:
-    """Base class for judges that ask a model; the engine binds the model before judging."""
+    """Base class for judges that ask a model; the model comes from the run's context.
+
+    The engine builds one gated caller per judge model spec and sets :data:`judge_models`
+    while it judges; :attr:`caller` looks the judge's own model up there. Nothing is bound
+    into the judge object.
+    """
 
     options: ModelJudgeOptions
-    caller: ModelCaller | None = None
 
-    def bind_model(self, caller: ModelCaller) -> None:
-        """Give the judge its model (called by the engine)."""
-        self.caller = caller
+    @property
+    def caller(self) -> ModelCaller | None:
+        """The judge model of the current run, or ``None`` outside one."""
+        return judge_models.get().get(model_key(self.options.model))
+
+    def model(self) -> ModelCaller:
+        """The judge model of the current run; a clear error outside one."""
+        caller = self.caller
+        if caller is None:
+            raise RuntimeError(
+                f"no judge model {self.options.model.get('model', '')!r} in this context "
+                "(the engine provides judge models while it judges: redline.judges.base."
+                "use_judge_models)"
+            )
+        return caller
 
     async def ask(self, messages: Sequence[Message], transcript: Transcript) -> str:
         """Send ``messages`` to the judge model and return its text."""
-        if self.caller is None:
-            raise RuntimeError("the judge model was not bound (the engine binds it)")
-        reply = await self.caller.chat(messages, None, transcript)
+        reply = await self.model().chat(messages, None, transcript)
         return reply.text
 
 

@@ -104,9 +104,7 @@ class GuardJudge(ModelJudge):
 
     async def call(self, messages: Sequence[Message], transcript: Transcript) -> Reply:
         """Ask the guard model (the call is recorded in ``transcript`` with role ``judge``)."""
-        if self.caller is None:
-            raise RuntimeError("the judge model was not bound (the engine binds it)")
-        return await self.caller.chat(messages, self.params(), transcript)
+        return await self.model().chat(messages, self.params(), transcript)
 
     def unparseable(self, raw: str, problem: str) -> Verdict:
         """The ``error`` verdict for an answer out of format."""

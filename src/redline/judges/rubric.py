@@ -214,9 +214,7 @@ class RubricJudge(ModelJudge):
         messages = [Message("user", self.prompt(behavior, transcript))]
         raws = []
         for attempt in range(2):
-            if self.caller is None:
-                raise RuntimeError("the judge model was not bound (the engine binds it)")
-            raw = (await self.caller.chat(messages, self.params(), transcript)).text
+            raw = (await self.model().chat(messages, self.params(), transcript)).text
             raws.append(raw)
             try:
                 fields = parse_answer(self.options.mode, raw)
