@@ -11,6 +11,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from redline.cli import cli
+from redline.store.records import OutcomeRow
 from redline.testserver import RunningServer, ServerConfig, running_server
 
 
@@ -55,3 +56,21 @@ def run_cli(*args: str) -> Result:
 def db_rows(db: Path, sql: str) -> list[tuple]:
     with sqlite3.connect(db) as conn:
         return conn.execute(sql).fetchall()
+
+
+def outcome_rows(rows: list[dict[str, Any]]) -> list[OutcomeRow]:
+    """Outcome rows from partial dicts: what a test leaves out gets a neutral value."""
+    return [
+        OutcomeRow(
+            id=row.get("id", f"a{i}"),
+            category=row["category"],
+            attack=row["attack"],
+            benign=row["benign"],
+            target_calls=row.get("target_calls", 1),
+            judge=row.get("judge", "j"),
+            outcome=row["outcome"],
+            refused=row.get("refused"),
+            partial=row.get("partial"),
+        )
+        for i, row in enumerate(rows)
+    ]

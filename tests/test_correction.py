@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.conftest import outcome_rows
 
 from redline.report.correction import (
     CORRECTED_KEYS,
@@ -73,7 +74,7 @@ def test_a_small_calibration_set_widens_the_interval():
 
 
 def summary_of(rows):
-    return summarize(rows, "j")
+    return summarize(outcome_rows(rows), "j")
 
 
 ROWS = [

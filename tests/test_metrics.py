@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.conftest import outcome_rows
 
 from redline.report.metrics import summarize, wilson_interval
 
@@ -39,7 +40,7 @@ def test_summary_keeps_errors_out_of_the_denominator_and_separates_benign():
         {"category": "b", "attack": "direct", "benign": True, "outcome": "complied"},
         {"category": "b", "attack": "direct", "benign": True, "outcome": "error"},
     ]
-    summary = summarize(rows, "refusal")
+    summary = summarize(outcome_rows(rows), "refusal")
     assert summary["totals"] == {
         "attempts": 4,
         "unsafe": 2,
@@ -82,14 +83,14 @@ def test_nonrefusal_is_not_refused_over_the_attempts_judged_for_refusal():
         harmful("error", False),  # errors: never in a denominator
         harmful("unsafe", True, attack="t"),  # refused, yet the reply still gave harm
     ]
-    totals = summarize(rows, "j")["totals"]
+    totals = summarize(outcome_rows(rows), "j")["totals"]
     assert (totals["unsafe"], totals["judged"], totals["asr"]) == (2, 6, pytest.approx(2 / 6))
     assert totals["refusal_judged"] == 5 and totals["not_refused"] == 3
     assert totals["nonrefusal"] == pytest.approx(3 / 5)
     low, high = wilson_interval(3, 5)
     assert totals["nonrefusal_ci_low"] == pytest.approx(low)
     assert totals["nonrefusal_ci_high"] == pytest.approx(high)
-    by_attack = summarize(rows, "j")["by_attack"]
+    by_attack = summarize(outcome_rows(rows), "j")["by_attack"]
     assert by_attack["t"]["nonrefusal"] == 0.0 and by_attack["t"]["asr"] == 1.0
 
 
@@ -108,6 +109,6 @@ def test_benign_rows_judged_for_harm_only_are_unread_not_complied():
         benign("safe", True),
         benign("error", None),
     ]
-    over = summarize(rows, "j")["over_refusal"]
+    over = summarize(outcome_rows(rows), "j")["over_refusal"]
     assert (over["refused"], over["complied"], over["unread"], over["error"]) == (2, 1, 2, 1)
     assert over["judged"] == 3 and over["rate"] == pytest.approx(2 / 3)

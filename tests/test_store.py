@@ -41,12 +41,12 @@ def test_a_reply_with_a_lone_surrogate_is_stored_intact(server, tmp_path: Path, 
     assert db_rows(db, "select status, plan_size from runs") == [("completed", 6)]
     store = Store(db)
     (run_id,) = db_rows(db, "select id from runs")[0]
-    stored = {a["behavior_id"]: a for a in store.iter_attempts(run_id)}
+    stored = {a.behavior_id: a for a in store.iter_attempts(run_id)}
     assert len(stored) == 6
     for i in range(3):
-        reply = stored[f"s{i}"]["transcript"]["messages"][-1]
+        reply = stored[f"s{i}"].transcript["messages"][-1]
         assert reply == {"role": "assistant", "content": SURROGATE_REPLY}  # kept, not mangled
-        assert stored[f"s{i}"]["error"] is None
+        assert stored[f"s{i}"].error is None
     assert db_rows(db, "select count(*) from verdicts") == [(6,)]
 
 
@@ -66,7 +66,7 @@ def test_a_lone_surrogate_in_a_behaviour_file_is_planned_and_stored(
         "plain",
     ]
     (run_id,) = db_rows(db, "select id from runs")[0]
-    goals = sorted(a["transcript"]["goal"] for a in Store(db).iter_attempts(run_id))
+    goals = sorted(a.transcript["goal"] for a in Store(db).iter_attempts(run_id))
     assert goals == ["Goal number two", "Goal \udfff number one"]  # the goal is kept exactly
 
 

@@ -48,8 +48,8 @@ def _run_asr(store, row: dict) -> dict:
     tally = Tally()
     if judge is not None:
         for outcome in store.outcomes(row["id"], judge):
-            if not outcome["benign"]:
-                tally.add(outcome["outcome"])
+            if not outcome.benign:
+                tally.add(outcome.outcome)
     figures = tally.as_dict()
     return {
         "judge": judge,

@@ -16,6 +16,7 @@ from redline.judges import ModelJudge, sub_judges
 from redline.judges.base import ModelCaller, model_key, use_judge_models
 from redline.model import Behavior, Message, Outcome, Transcript, Verdict
 from redline.store import Store
+from redline.store.records import StoredAttempt
 from redline.targets import build_target, close_target
 
 
@@ -68,25 +69,25 @@ def judge_models_for(judges: Sequence[NamedJudge], limits: Limits) -> JudgeModel
     return models
 
 
-def stored_transcript(attempt: dict[str, Any]) -> Transcript:
+def stored_transcript(attempt: StoredAttempt) -> Transcript:
     """Rebuild the transcript of a stored attempt (messages and error)."""
-    messages = [Message(m["role"], m["content"]) for m in attempt["transcript"]["messages"]]
-    return Transcript(messages=messages, error=attempt["error"])
+    messages = [Message(m["role"], m["content"]) for m in attempt.transcript["messages"]]
+    return Transcript(messages=messages, error=attempt.error)
 
 
-def can_judge(attempt: dict[str, Any]) -> bool:
+def can_judge(attempt: StoredAttempt) -> bool:
     """Whether a stored attempt has a reply for a judge to read (it did not fail)."""
     transcript = stored_transcript(attempt)
     return transcript.error is None and transcript.last_reply is not None
 
 
-def stored_behavior(attempt: dict[str, Any]) -> Behavior:
+def stored_behavior(attempt: StoredAttempt) -> Behavior:
     """The behaviour of a stored attempt, as far as judges need it."""
     return Behavior(
-        id=attempt["behavior_id"],
-        goal=attempt["transcript"].get("goal", ""),
-        category=attempt["category"],
-        benign=bool(attempt["benign"]),
+        id=attempt.behavior_id,
+        goal=attempt.transcript.get("goal", ""),
+        category=attempt.category,
+        benign=bool(attempt.benign),
     )
 
 
@@ -118,26 +119,25 @@ async def rejudge_run(
         store.add_components(run_id, [(judge.label, judge.spec)])
         spec_sha = judge.spec.spec_sha256
     already = {
-        row["id"]: row["outcome"] == Outcome.ERROR.value
-        for row in store.outcomes(run_id, judge.label)
+        row.id: row.outcome == Outcome.ERROR.value for row in store.outcomes(run_id, judge.label)
     }
     models = judge_models_for([judge], limits)
     counts = {"judged": 0, "skipped": 0}
 
-    async def one(attempt: dict[str, Any]) -> None:
+    async def one(attempt: StoredAttempt) -> None:
         transcript = stored_transcript(attempt)
         (verdict,) = await judge_transcript([judge], stored_behavior(attempt), transcript)
-        store.add_judging(run_id, attempt["id"], verdict, transcript.calls, spec_sha)
+        store.add_judging(run_id, attempt.id, verdict, transcript.calls, spec_sha)
         counts["judged"] += 1
         if on_verdict is not None:
             on_verdict(verdict)
 
     try:
         with models.active():
-            batch: list[dict[str, Any]] = []
+            batch: list[StoredAttempt] = []
             for attempt in store.iter_attempts(run_id):
-                redo = already.get(attempt["id"], True) and can_judge(attempt)
-                if attempt["id"] in already and not redo:
+                redo = already.get(attempt.id, True) and can_judge(attempt)
+                if attempt.id in already and not redo:
                     counts["skipped"] += 1
                     continue
                 batch.append(attempt)

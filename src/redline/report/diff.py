@@ -28,13 +28,13 @@ def _rate(k: int, n: int) -> dict[str, Any]:
 def diff_runs(store: Store, run_a: str, run_b: str, judge: str | None = None) -> dict[str, Any]:
     """New failures, fixes, and the change in attack success and over-refusal, with McNemar."""
     if judge:
-        labels = {row["judge"] for run in (run_a, run_b) for row in store.outcomes(run)}
+        labels = {row.judge for run in (run_a, run_b) for row in store.outcomes(run)}
         judge = match_judge_label(judge, sorted(labels))
     else:
         judge = json.loads(store.get_run(run_a)["judges_json"])[0]
     store.get_run(run_b)
-    side_a = {row["id"]: row for row in store.outcomes(run_a, judge)}
-    side_b = {row["id"]: row for row in store.outcomes(run_b, judge)}
+    side_a = {row.id: row for row in store.outcomes(run_a, judge)}
+    side_b = {row.id: row for row in store.outcomes(run_b, judge)}
     if not side_a or not side_b:
         raise StoreError(f"both runs need verdicts from judge {judge!r}")
     common = [attempt_id for attempt_id in side_a if attempt_id in side_b]  # plan order
@@ -49,15 +49,15 @@ def diff_runs(store: Store, run_a: str, run_b: str, judge: str | None = None) ->
     errors = 0
     for attempt_id in common:
         a, b = side_a[attempt_id], side_b[attempt_id]
-        kind = "benign" if a["benign"] else "harmful"
+        kind = "benign" if a.benign else "harmful"
         positive, negative = kinds[kind]
-        if {a["outcome"], b["outcome"]} - {positive, negative}:
+        if {a.outcome, b.outcome} - {positive, negative}:
             errors += 1
             continue
-        entry = {"attempt_id": attempt_id, "category": a["category"], "attack": a["attack"]}
-        tallies[kind].add(a["outcome"] == positive, b["outcome"] == positive, entry)
-        if kind == "harmful" and a.get("refused") is not None and b.get("refused") is not None:
-            nonrefusal.add(not a["refused"], not b["refused"], entry)
+        entry = {"attempt_id": attempt_id, "category": a.category, "attack": a.attack}
+        tallies[kind].add(a.outcome == positive, b.outcome == positive, entry)
+        if kind == "harmful" and a.refused is not None and b.refused is not None:
+            nonrefusal.add(not a.refused, not b.refused, entry)
     harmful, benign = tallies["harmful"], tallies["benign"]
     return {
         "run_a": run_a,

@@ -181,14 +181,12 @@ def _rate_bars(
 
 def _findings(store: Store, run_id: str, judge: str, redact: bool) -> list[dict[str, Any]]:
     """The unsafe attempts (by ``judge``), most categories first, with their transcripts."""
-    verdicts = {
-        row["id"]: row for row in store.outcomes(run_id, judge) if row["outcome"] == "unsafe"
-    }
+    verdicts = {row.id: row for row in store.outcomes(run_id, judge) if row.outcome == "unsafe"}
     rationale = store.verdict_rationales(run_id, judge, set(verdicts))
     chosen: list[dict[str, Any]] = []
     seen_categories: dict[str, int] = {}
     for attempt in store.iter_attempts(run_id):
-        if attempt["id"] not in verdicts:
+        if attempt.id not in verdicts:
             continue
         messages = [
             {
@@ -197,21 +195,21 @@ def _findings(store: Store, run_id: str, judge: str, redact: bool) -> list[dict[
                 if redact and m["role"] == "assistant"
                 else m["content"],
             }
-            for m in attempt["transcript"]["messages"]
+            for m in attempt.transcript["messages"]
         ]
-        count = seen_categories.get(attempt["category"], 0)
-        seen_categories[attempt["category"]] = count + 1
+        count = seen_categories.get(attempt.category, 0)
+        seen_categories[attempt.category] = count + 1
         chosen.append(
             {
                 "rank": count,
-                "id": attempt["id"],
-                "behavior_id": attempt["behavior_id"],
-                "goal": attempt["transcript"].get("goal", ""),
-                "category": attempt["category"],
-                "attack": attempt["attack"],
-                "target_calls": attempt["target_calls"],
+                "id": attempt.id,
+                "behavior_id": attempt.behavior_id,
+                "goal": attempt.transcript.get("goal", ""),
+                "category": attempt.category,
+                "attack": attempt.attack,
+                "target_calls": attempt.target_calls,
                 "messages": messages,
-                "rationale": rationale.get(attempt["id"], ""),
+                "rationale": rationale.get(attempt.id, ""),
             }
         )
     chosen.sort(key=lambda f: (f["rank"], f["category"]))

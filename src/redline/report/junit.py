@@ -19,36 +19,36 @@ from redline.store import Store
 def render_junit(store: Store, summary: dict[str, Any]) -> str:
     """The run as a JUnit XML document (one ``testsuite`` per category)."""
     run_id, judge = summary["run_id"], summary["judge"]
-    verdicts = {row["id"]: row["outcome"] for row in store.outcomes(run_id, judge)}
+    verdicts = {row.id: row.outcome for row in store.outcomes(run_id, judge)}
     rationales = store.verdict_rationales(run_id, judge, set(verdicts))
     suites: dict[str, ET.Element] = {}
     root = ET.Element("testsuites", name=xml_text(f"redline run {run_id}"))
     for attempt in store.iter_attempts(run_id):
-        if attempt["benign"]:
+        if attempt.benign:
             continue
-        category = attempt["category"]
+        category = attempt.category
         suite = suites.get(category)
         if suite is None:
             suite = suites[category] = ET.SubElement(root, "testsuite", name=xml_text(category))
-        name = f"{attempt['behavior_id']} · {attempt['attack']}"
-        if attempt["repeat"]:
-            name += f" · repeat {attempt['repeat']}"
+        name = f"{attempt.behavior_id} · {attempt.attack}"
+        if attempt.repeat:
+            name += f" · repeat {attempt.repeat}"
         case = ET.SubElement(
             suite,
             "testcase",
             classname=xml_text(f"redline.{category}"),
             name=xml_text(name),
-            time=f"{attempt['ended_at'] - attempt['started_at']:.3f}",
+            time=f"{attempt.ended_at - attempt.started_at:.3f}",
         )
-        outcome = verdicts.get(attempt["id"], "error")
-        reason = rationales.get(attempt["id"], "")
+        outcome = verdicts.get(attempt.id, "error")
+        reason = rationales.get(attempt.id, "")
         if outcome == "unsafe":
             failure = ET.SubElement(
                 case, "failure", message=xml_text(f"unsafe ({judge}): {reason}"), type="unsafe"
             )
-            failure.text = xml_text(attempt["transcript"].get("goal", ""))
+            failure.text = xml_text(attempt.transcript.get("goal", ""))
         elif outcome == "error":
-            message = xml_text(attempt["error"] or reason)
+            message = xml_text(attempt.error or reason)
             error = ET.SubElement(case, "error", message=message, type="error")
             error.text = message
     for suite in suites.values():

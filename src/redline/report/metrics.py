@@ -21,9 +21,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from redline.store.records import OutcomeRow
 
 Z95 = 1.959963984540054
 
@@ -145,13 +148,11 @@ class RefusalTally:
         }
 
 
-def summarize(rows: Iterable[Mapping[str, Any]], judge: str) -> dict[str, Any]:
+def summarize(rows: Iterable[OutcomeRow], judge: str) -> dict[str, Any]:
     """Totals, per-category, per-attack, per-cell and over-refusal figures for one judge.
 
-    ``rows`` carry ``category``, ``attack``, ``benign``, ``outcome`` and optionally
-    ``refused``, ``partial`` and ``target_calls`` (as from
-    :meth:`redline.store.Store.outcomes`); target queries to first success are the target calls
-    of the attempts judged unsafe.
+    ``rows`` as from :meth:`redline.store.Store.outcomes` (only ``judge``'s); target queries
+    to first success are the target calls of the attempts judged unsafe.
     """
     totals = Tally()
     by_category: dict[str, Tally] = defaultdict(Tally)
@@ -161,21 +162,20 @@ def summarize(rows: Iterable[Mapping[str, Any]], judge: str) -> dict[str, Any]:
     refusal = RefusalTally()
     refusal_by_category: dict[str, RefusalTally] = defaultdict(RefusalTally)
     for row in rows:
-        outcome = row["outcome"]
-        refused = row.get("refused")
+        outcome, refused, category = row.outcome, row.refused, row.category
         if refused is not None:
             refused = bool(refused)
-        if row["benign"]:
-            partial = row.get("partial")
+        if row.benign:
+            partial = row.partial
             refusal.add(outcome, partial, refused)
-            refusal_by_category[row["category"]].add(outcome, partial, refused)
+            refusal_by_category[category].add(outcome, partial, refused)
             continue
         totals.add(outcome, refused)
-        by_category[row["category"]].add(outcome, refused)
-        by_attack[row["attack"]].add(outcome, refused)
-        by_cell[row["category"], row["attack"]].add(outcome, refused)
-        if outcome == "unsafe" and row.get("target_calls") is not None:
-            queries_to_success.append(row["target_calls"])
+        by_category[category].add(outcome, refused)
+        by_attack[row.attack].add(outcome, refused)
+        by_cell[category, row.attack].add(outcome, refused)
+        if outcome == "unsafe":
+            queries_to_success.append(row.target_calls)
     return {
         "judge": judge,
         "totals": totals.as_dict(),

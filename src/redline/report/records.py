@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from redline.report.text import redacted
 from redline.store import Store, schema
+from redline.store.records import StoredAttempt
 
 
 def attempt_records(
@@ -65,17 +66,17 @@ def attempt_records(
             record["ok"] = bool(record["ok"])
             calls.setdefault(record.pop("attempt_id"), []).append(record)
     for attempt in store.iter_attempts(run_id):
-        found = attempt["id"]
+        found = attempt.id
         yield _record(attempt, verdicts.get(found, []), calls.get(found, []), redact_judge)
 
 
 def _record(
-    attempt: dict[str, Any],
+    attempt: StoredAttempt,
     verdicts: list[dict[str, Any]],
     calls: list[dict[str, Any]],
     redact_judge: str | None,
 ) -> dict[str, Any]:
-    transcript = attempt["transcript"]
+    transcript = attempt.transcript
     messages = [{"role": m["role"], "content": m["content"]} for m in transcript["messages"]]
     if redact_judge is not None and any(
         verdict["judge"] == redact_judge and verdict["outcome"] == "unsafe" for verdict in verdicts
@@ -97,28 +98,28 @@ def _record(
         role["completion_tokens"] += call["completion_tokens"]
         role["latency_s"] += call["latency_s"]
     return {
-        "run_id": attempt["run_id"],
-        "id": attempt["id"],
-        "idx": attempt["idx"],
-        "behavior_id": attempt["behavior_id"],
+        "run_id": attempt.run_id,
+        "id": attempt.id,
+        "idx": attempt.idx,
+        "behavior_id": attempt.behavior_id,
         "goal": transcript.get("goal", ""),
-        "category": attempt["category"],
-        "benign": bool(attempt["benign"]),
-        "attack": attempt["attack"],
-        "repeat": attempt["repeat"],
-        "seed": attempt["seed"],
+        "category": attempt.category,
+        "benign": bool(attempt.benign),
+        "attack": attempt.attack,
+        "repeat": attempt.repeat,
+        "seed": attempt.seed,
         "prompt": prompts[-1] if prompts else None,
         "prompts": prompts,
         "reply": replies[-1] if replies else None,
         "messages": messages,
-        "error": attempt["error"],
+        "error": attempt.error,
         "verdicts": verdicts,
-        "target_calls": attempt["target_calls"],
+        "target_calls": attempt.target_calls,
         "tokens": tokens,
         "calls": calls,
         "meta": transcript.get("meta") or {},
-        "started_at": attempt["started_at"],
-        "ended_at": attempt["ended_at"],
+        "started_at": attempt.started_at,
+        "ended_at": attempt.ended_at,
     }
 
 

@@ -12,6 +12,7 @@ from redline.report.errors import error_causes
 from redline.report.metrics import summarize
 from redline.report.stats import SELF_BLEU_SAMPLE, SELF_BLEU_SEED, distinct_n, self_bleu
 from redline.store import Store
+from redline.store.records import OutcomeRow
 
 
 def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str, Any]:
@@ -23,16 +24,16 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     run = store.get_run(run_id)
     judges = json.loads(run["judges_json"])
     rows = store.outcomes(run_id)
-    judged_by = sorted({row["judge"] for row in rows} | set(judges))
+    judged_by = sorted({row.judge for row in rows} | set(judges))
     judge = match_judge_label(judge, judged_by) if judge else judges[0]
     if judge not in judged_by:
         raise StoreError(f"run {run_id} has no verdicts from judge {judge!r} (has: {judged_by})")
-    by_judge: dict[str, list[dict[str, Any]]] = {name: [] for name in judged_by}
+    by_judge: dict[str, list[OutcomeRow]] = {name: [] for name in judged_by}
     for row in rows:
-        by_judge[row["judge"]].append(row)
+        by_judge[row.judge].append(row)
     per_judge = {name: summarize(judge_rows, name) for name, judge_rows in by_judge.items()}
-    unsafe_ids = {row["id"] for row in by_judge[judge] if row["outcome"] == "unsafe"}
-    error_ids = {row["id"] for row in by_judge[judge] if row["outcome"] == "error"}
+    unsafe_ids = {row.id for row in by_judge[judge] if row.outcome == "unsafe"}
+    error_ids = {row.id for row in by_judge[judge] if row.outcome == "error"}
     diversity, success_at_n, failed = _attempt_figures(store, run_id, unsafe_ids, error_ids)
     summary = {
         "run_id": run_id,
@@ -44,7 +45,7 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
         "config": json.loads(run["config_json"]),
         "seed": run["seed"],
         "plan_size": run["plan_size"],
-        "stored_attempts": len({row["id"] for row in rows}),
+        "stored_attempts": len({row.id for row in rows}),
         "judges": judged_by,
         **per_judge[judge],
         "judge_comparison": {
@@ -141,24 +142,21 @@ def _attempt_figures(
     by_attack: dict[str, list[str]] = {}
     firsts: dict[str, list[int | None]] = {}
     for attempt in store.iter_attempts(run_id):
+        transcript = attempt.transcript
         prompt = next(
-            (
-                m["content"]
-                for m in reversed(attempt["transcript"]["messages"])
-                if m["role"] == "user"
-            ),
+            (m["content"] for m in reversed(transcript["messages"]) if m["role"] == "user"),
             "",
         )
-        if attempt["id"] in unsafe_ids:
+        if attempt.id in unsafe_ids:
             successful.append(prompt)
-        elif attempt["id"] in error_ids:
-            failed[attempt["id"]] = attempt["error"]
-        if attempt["benign"]:
+        elif attempt.id in error_ids:
+            failed[attempt.id] = attempt.error
+        if attempt.benign:
             continue
-        by_attack.setdefault(attempt["attack"], []).append(prompt)
-        meta = attempt["transcript"].get("meta") or {}
-        if "first_success_index" in meta and attempt["error"] is None:
-            firsts.setdefault(attempt["attack"], []).append(meta["first_success_index"])
+        by_attack.setdefault(attempt.attack, []).append(prompt)
+        meta = transcript.get("meta") or {}
+        if "first_success_index" in meta and attempt.error is None:
+            firsts.setdefault(attempt.attack, []).append(meta["first_success_index"])
     overall = _prompt_diversity(successful)
     diversity = {
         "successful_prompts": overall.pop("prompts"),

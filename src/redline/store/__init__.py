@@ -32,6 +32,7 @@ from redline.errors import StoreError
 from redline.model import AttemptResult, CallRecord, Verdict
 from redline.store import schema
 from redline.store.locks import RunLock, RunLocks
+from redline.store.records import OutcomeRow, StoredAttempt
 from redline.store.sanitize import Sanitizer
 
 DEFAULT_DB = Path(".redline") / "redline.db"
@@ -328,11 +329,10 @@ class Store:
             )
         return int(used or 0)
 
-    def outcomes(self, run_id: str, judge: str | None = None) -> list[dict[str, Any]]:
-        """One row per stored attempt and judge.
+    def outcomes(self, run_id: str, judge: str | None = None) -> list[OutcomeRow]:
+        """One :class:`~redline.store.records.OutcomeRow` per stored attempt and judge.
 
-        Keys: id, category, attack, benign, target_calls, judge, outcome, refused (``None``
-        when the judge does not read refusal), partial.
+        In plan order; only ``judge``'s verdicts when it is given.
         """
         a, v = schema.attempts, schema.verdicts
         query = (
@@ -354,7 +354,8 @@ class Store:
         if judge is not None:
             query = query.where(v.c.judge == judge)
         with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            # positional, in the select's order (the fields' order): no dict per row
+            return [OutcomeRow(*row) for row in conn.execute(query)]
 
     # judge calibrations ---------------------------------------------------------------------
 
@@ -388,18 +389,40 @@ class Store:
         with self.engine.connect() as conn:
             return {aid: text for aid, text in conn.execute(query) if aid in ids}
 
-    def iter_attempts(self, run_id: str) -> Iterator[dict[str, Any]]:
-        """Stored attempts of ``run_id`` in plan order, transcripts decoded."""
+    def iter_attempts(self, run_id: str) -> Iterator[StoredAttempt]:
+        """Stored attempts of ``run_id`` in plan order, transcripts decoded.
+
+        Each a :class:`~redline.store.records.StoredAttempt`.
+        """
+        a = schema.attempts
         query = (
-            select(schema.attempts)
-            .where(schema.attempts.c.run_id == run_id)
-            .order_by(schema.attempts.c.idx)
+            select(
+                a.c.run_id,
+                a.c.id,
+                a.c.idx,
+                a.c.behavior_id,
+                a.c.category,
+                a.c.benign,
+                a.c.attack,
+                a.c.repeat,
+                a.c.seed,
+                a.c.transcript_json,
+                a.c.error,
+                a.c.target_calls,
+                a.c.started_at,
+                a.c.ended_at,
+            )
+            .where(a.c.run_id == run_id)
+            .order_by(a.c.idx)
         )
+        loads = json.loads
         with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                record = dict(row._mapping)
-                record["transcript"] = json.loads(record.pop("transcript_json"))
-                yield record
+            for r in conn.execute(query):
+                # positional, in the select's order (the fields' order): no dict per row
+                yield StoredAttempt(
+                    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], loads(r[9]), r[10],
+                    r[11], r[12], r[13],
+                )  # fmt: skip
 
     def call_totals(self, run_id: str) -> dict[str, dict[str, Any]]:
         """Per role: calls, failed calls, prompt and completion tokens, total latency."""
