@@ -257,3 +257,18 @@ def test_the_engine_closes_the_targets_it_built(server, tmp_path: Path, db: Path
         "--judge-model", "k", "--db", str(db),
     )  # fmt: skip
     assert used <= closed and _http._sessions == {}
+
+
+def test_a_target_without_describe_is_described_by_its_class():
+    from redline.targets import describe_target
+
+    class Bare:
+        async def chat(self, messages, params):  # pragma: no cover - never called
+            raise NotImplementedError
+
+    class Described(Bare):
+        def describe(self):
+            return {"type": "described", "model": "m"}
+
+    assert describe_target(Bare()) == {"type": "Bare"}
+    assert describe_target(Described()) == {"type": "described", "model": "m"}

@@ -30,7 +30,7 @@ from redline.judges import judge_label
 from redline.model import PlannedAttempt
 from redline.store import RunLock, Store
 from redline.store.sanitize import REDACTED
-from redline.targets import build_target, close_target
+from redline.targets import build_target, close_target, describe_target
 from redline.targets._http import redact_headers
 
 
@@ -189,7 +189,7 @@ def _prepare(
                 "name": campaign.name,
                 "status": "running",
                 "config_json": json.dumps(storable_config(campaign)),
-                "target_json": json.dumps(build_target(campaign.target).describe()),
+                "target_json": json.dumps(describe_target(build_target(campaign.target))),
                 "judges_json": json.dumps(labels),
                 "seed": campaign.seed,
                 "plan_size": len(plan),

@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from redline import registry
-from redline.targets.base import Target, TargetOptions, close_target
+from redline.targets.base import Target, TargetOptions, close_target, describe_target
 
-__all__ = ["Target", "TargetOptions", "build_target", "close_target", "option_model"]
+__all__ = [
+    "Target",
+    "TargetOptions",
+    "build_target",
+    "close_target",
+    "describe_target",
+    "option_model",
+]
 
 
 def option_model(type_name: str) -> type[TargetOptions]:

@@ -52,6 +52,12 @@ class Target(Protocol):
         ...
 
 
+def describe_target(target: object) -> dict[str, Any]:
+    """``target``'s optional ``describe()``, or its class name when it has none."""
+    describe = getattr(target, "describe", None)
+    return describe() if callable(describe) else {"type": type(target).__name__}
+
+
 async def close_target(target: object) -> None:
     """Call ``target``'s optional ``aclose()``; a failure there is not the caller's problem.
 
