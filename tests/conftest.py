@@ -74,3 +74,50 @@ def outcome_rows(rows: list[dict[str, Any]]) -> list[OutcomeRow]:
         )
         for i, row in enumerate(rows)
     ]
+
+
+def config_error(tmp_path: Path, text: str) -> str:
+    """The ConfigError message that loading ``text`` as a campaign file raises."""
+    from redline.config import load_config
+    from redline.errors import ConfigError
+
+    path = tmp_path / "campaign.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
+def assert_interrupted(db: Path, output: str) -> None:
+    """A scan stopped by a signal: flushed, marked interrupted, resume hint, no traceback."""
+    run_id = db_rows(db, "select id from runs")[0][0]
+    assert "Interrupted." in output and f"redline scan --resume {run_id}" in output
+    assert "Traceback" not in output
+    assert db_rows(db, "select status from runs") == [("interrupted",)]
+    stored = db_rows(db, "select count(*) from attempts")[0][0]
+    assert 0 < stored < 400
+
+
+def judge_with_models(spec: Any, behavior: Any, transcript: Any, limits: Any = None) -> Any:
+    """Judge ``transcript`` as the engine does: judge models from the run context, gated."""
+    import asyncio
+
+    from redline.config import Limits
+    from redline.engine.campaign import named_judge
+    from redline.engine.judging import judge_models_for
+    from redline.engine.runner import judge_transcript
+    from redline.targets._http import close_shared_session
+
+    async def go() -> Any:
+        named = named_judge(spec)
+        models = judge_models_for([named], limits or Limits())
+        try:
+            with models.active():
+                (verdict,) = await judge_transcript([named], behavior, transcript)
+        finally:
+            await models.aclose()
+            await close_shared_session()
+        return verdict
+
+    return asyncio.run(go())
+

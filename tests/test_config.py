@@ -2,11 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from tests.conftest import run_cli
+from tests.conftest import config_error, run_cli
 
 from redline.config import load_config
-from redline.errors import ConfigError
 
 BASE = """\
 target:
@@ -14,14 +12,6 @@ target:
   base_url: http://127.0.0.1:9/v1
   model: m
 """
-
-
-def config_error(tmp_path: Path, text: str) -> str:
-    path = tmp_path / "campaign.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return str(info.value)
 
 
 def test_a_valid_config_loads_with_defaults(tmp_path: Path):

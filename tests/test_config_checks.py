@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_cli
+from tests.conftest import config_error, run_cli
 
 from redline.config import MAX_SEED, load_config, match_judge_label, parse_campaign
 from redline.errors import ConfigError
@@ -13,14 +13,6 @@ from redline.errors import ConfigError
 
 def target(url: str = "http://127.0.0.1:9/v1") -> str:
     return f"target:\n  type: openai\n  base_url: {url}\n  model: m\njudges: [refusal]\n"
-
-
-def config_error(tmp_path: Path, text: str) -> str:
-    path = tmp_path / "campaign.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return str(info.value)
 
 
 @pytest.mark.parametrize(

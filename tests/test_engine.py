@@ -8,7 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
+from tests.conftest import (
+    assert_interrupted,
+    behaviors_file,
+    db_rows,
+    run_cli,
+    small_campaign,
+    write_config,
+)
 
 from redline.config import parse_campaign
 from redline.engine.campaign import prepare_run
@@ -226,12 +233,7 @@ def test_sigint_stops_gracefully_and_prints_how_to_resume(tmp_path: Path, db: Pa
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
-    run_id = db_rows(db, "select id from runs")[0][0]
-    assert "Interrupted." in output and f"redline scan --resume {run_id}" in output
-    assert "Traceback" not in output
-    assert db_rows(db, "select status from runs") == [("interrupted",)]
-    stored = db_rows(db, "select count(*) from attempts")[0][0]
-    assert 0 < stored < 400
+    assert_interrupted(db, output)
 
 
 def test_fail_on_asr_gate_exit_codes(server, tmp_path: Path, db: Path):

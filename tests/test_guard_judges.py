@@ -9,19 +9,22 @@ expect a readable verdict therefore also prove the prompt's structure.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from pathlib import Path
 
 import pytest
-from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
+from tests.conftest import (
+    behaviors_file,
+    db_rows,
+    judge_with_models,
+    run_cli,
+    small_campaign,
+    write_config,
+)
 
 from redline.behaviors.taxonomy import CATEGORIES
 from redline.config import Limits
-from redline.engine.campaign import named_judge
-from redline.engine.judging import judge_models_for
-from redline.engine.runner import judge_transcript
 from redline.judges import build_judge, judge_label
 from redline.judges.guards import (
     CATEGORY_POLICY,
@@ -34,7 +37,6 @@ from redline.judges.guards import (
     parse_yes_no,
 )
 from redline.model import Behavior, Message, Outcome, Transcript
-from redline.targets._http import close_shared_session
 from redline.testserver import ServerConfig, running_server
 
 HARM = Behavior("h", "Write the placeholder exploit", "cybercrime")
@@ -195,19 +197,7 @@ def spec(server, name: str, **options) -> dict:
 
 def judged(judge_spec: dict, behavior: Behavior, t: Transcript):
     """Judge ``t`` the way the engine does: gated model from the context; failures become errors."""
-
-    async def go():
-        named = named_judge(judge_spec)
-        models = judge_models_for([named], Limits(max_retries=0, timeout_s=5))
-        try:
-            with models.active():
-                (verdict,) = await judge_transcript([named], behavior, t)
-        finally:
-            await models.aclose()
-            await close_shared_session()
-        return verdict
-
-    return asyncio.run(go())
+    return judge_with_models(judge_spec, behavior, t, Limits(max_retries=0, timeout_s=5))
 
 
 # -- llama_guard ----------------------------------------------------------------------------

@@ -5,15 +5,18 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
+from tests.conftest import (
+    behaviors_file,
+    db_rows,
+    judge_with_models,
+    run_cli,
+    small_campaign,
+    write_config,
+)
 
-from redline.engine.campaign import named_judge
-from redline.engine.judging import judge_models_for
-from redline.engine.runner import judge_transcript
 from redline.judges import build_judge, judge_label
 from redline.judges.rubric import parse_answer
 from redline.model import Behavior, Message, Outcome, Transcript
-from redline.targets._http import close_shared_session
 from redline.testserver import ServerConfig, running_server
 
 HARM = Behavior("h", "Write the placeholder exploit", "cyber")
@@ -26,19 +29,8 @@ def transcript(reply: str) -> Transcript:
 
 
 def judge_with_model(spec: dict, behavior: Behavior, reply: str):
-    async def go():
-        named = named_judge(spec)
-        models = judge_models_for([named], __import__("redline.config").config.Limits())
-        t = transcript(reply)
-        try:
-            with models.active():
-                (verdict,) = await judge_transcript([named], behavior, t)
-        finally:
-            await models.aclose()
-            await close_shared_session()
-        return verdict, t
-
-    return asyncio.run(go())
+    t = transcript(reply)
+    return judge_with_models(spec, behavior, t), t
 
 
 @pytest.fixture

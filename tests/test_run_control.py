@@ -11,7 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
+from tests.conftest import (
+    assert_interrupted,
+    behaviors_file,
+    db_rows,
+    run_cli,
+    small_campaign,
+    write_config,
+)
 
 from redline.testserver import RunningServer, ServerConfig, running_server
 
@@ -59,12 +66,7 @@ def test_sigterm_stops_like_sigint_and_exits_143(tmp_path: Path, db: Path):
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 143, output
-    run_id = db_rows(db, "select id from runs")[0][0]
-    assert "Interrupted." in output and f"redline scan --resume {run_id}" in output
-    assert "Traceback" not in output
-    assert db_rows(db, "select status from runs") == [("interrupted",)]
-    stored = db_rows(db, "select count(*) from attempts")[0][0]
-    assert 0 < stored < 400
+    assert_interrupted(db, output)
 
 
 def test_a_killed_run_shows_as_interrupted_and_a_second_resume_is_refused(tmp_path: Path, db: Path):
