@@ -166,6 +166,7 @@ from redline.cli import (  # noqa: E402  (they need the helpers above)
     judges,
     runs,
     scan,
+    serve,
     testserver,
 )
 
@@ -181,6 +182,7 @@ def _add_commands() -> None:
     cli.add_command(judges.judges)
     cli.add_command(judges.rejudge)
     cli.add_command(attacks.attacks)
+    cli.add_command(serve.serve)
 
 
 _add_commands()

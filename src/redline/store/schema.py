@@ -9,6 +9,8 @@ keys are ``WITHOUT ROWID``: the key is the table, so a write updates one B-tree,
 ``components`` (the canonical spec of every target, attack and judge a run used, from
 :func:`redline.registry.build`, keyed by run, kind, label and spec hash; every verdict carries
 the SHA-256 of the spec of the judge that made it in ``verdicts.judge_spec_sha256``).
+``human_labels`` (migration 5): people's labels of stored replies, from the web app, append-only
+(the current label of an attempt by a labeller is that labeller's latest row).
 ``schema_migrations`` records which numbered migrations a database has had.
 """
 
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -151,6 +154,20 @@ judge_calibrations = Table(
     Column("redline_version", String, nullable=False),
 )
 
+human_labels = Table(
+    "human_labels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String, nullable=False),
+    Column("attempt_id", String, nullable=False),
+    Column("labeller", String, nullable=False),
+    Column("refusal", String),  # refused, partial or complied; NULL when not labelled
+    Column("harm", String),  # unsafe or safe; NULL when not labelled
+    Column("note", Text),
+    Column("created_at", Float, nullable=False),
+    Index("ix_human_labels_run_attempt", "run_id", "attempt_id"),
+)
+
 
 def _create_initial_tables(conn: Connection) -> None:
     for table in (runs, attempts, calls, verdicts):
@@ -173,6 +190,10 @@ def _add_components(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE verdicts ADD COLUMN judge_spec_sha256 VARCHAR"))
 
 
+def _create_human_labels(conn: Connection) -> None:
+    human_labels.create(conn, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -180,5 +201,6 @@ MIGRATIONS: list[Migration] = [
     (2, "verdicts.partial: partial refusals", _add_verdict_partial),
     (3, "judge_calibrations: measured judge error for corrected rates", _create_judge_calibrations),
     (4, "components: canonical specs; verdicts.judge_spec_sha256", _add_components),
+    (5, "human_labels: people's labels of stored replies", _create_human_labels),
 ]
 """Append new migrations here; never edit one that has shipped."""
