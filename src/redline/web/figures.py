@@ -46,13 +46,22 @@ class FigureCache:
         return [j for j in configured if j in stored] + sorted(stored - set(configured))
 
     def resolve_judge(self, run: dict[str, Any], judge: str | None) -> str | None:
-        """``judge`` matched against the run's judge labels; the first judge when not given."""
+        """``judge`` matched against the run's judge labels; the first judge when not given.
+
+        ``None`` when the run has no verdicts yet; :class:`StoreError` for a judge the run has
+        no verdicts of, :class:`~redline.errors.ConfigError` for an ambiguous name.
+        """
         judges = self.judges(run)
         if not judges:
             return None
         if not judge:
             return judges[0]
-        return match_judge_label(judge, judges)
+        matched = match_judge_label(judge, judges)
+        if matched not in judges:
+            raise StoreError(
+                f"run {run['id']} has no verdicts from judge {judge!r} (has: {', '.join(judges)})"
+            )
+        return matched
 
     def verdict_count(self, run_id: str) -> int:
         """How many verdicts the run has (the cache key's version)."""

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from redline.errors import StoreError
+from redline.errors import RedlineError
 from redline.report.diff import diff_runs
 from redline.store import Store
 from redline.web.figures import FigureCache, get_run
@@ -67,7 +67,7 @@ def run_overview(request: Request) -> Response:
     judges = cache.judges(run)
     try:
         judge = cache.resolve_judge(run, request.query_params.get("judge"))
-    except StoreError as exc:
+    except RedlineError as exc:
         return page(request, "not_found.html.j2", status_code=404, what=str(exc))
     figures = cache.figures(run_id, judge) if judge else None
     per_judge = {name: cache.figures(run_id, name) for name in judges}
@@ -96,7 +96,7 @@ def compare(request: Request) -> Response:
     if run_a and run_b:
         try:
             result = diff_runs(store, run_a, run_b, request.query_params.get("judge") or None)
-        except StoreError as exc:
+        except RedlineError as exc:
             problem = str(exc)
     return page(
         request, "compare.html.j2", runs=runs, run_a=run_a, run_b=run_b, result=result,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
@@ -56,7 +57,13 @@ def with_query(request: Request, **changes: Any) -> str:
     return request.url.path + ("?" + query if query else "")
 
 
-templates = Jinja2Templates(directory=str(TEMPLATES))
+templates = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a misspelt name is an error, not an empty cell
+    )
+)
 templates.env.filters.update(pct=pct, interval=interval, when=when, printable=printable)
 templates.env.globals.update(with_query=with_query)
 
