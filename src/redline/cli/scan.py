@@ -257,7 +257,8 @@ def _finish(
         return EXIT_ALL_ERRORS
     out.print(
         f"Results: run [bold]{run_id}[/] in {db_flag.removeprefix(' --db ') or DEFAULT_DB}. "
-        f"Next: [bold]redline report {run_id} --format html -o report.html{db_flag}[/] "
-        f"(or --format json)"
+        f"Next: [bold]redline serve{db_flag}[/] to explore every attempt, label replies and "
+        f"try prompts in a browser, or [bold]redline report {run_id} --format html -o "
+        f"report.html{db_flag}[/] (or --format json)"
     )
     return gate_code(summary, gates, max_error_rate, out)
