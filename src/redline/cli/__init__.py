@@ -164,6 +164,7 @@ def main() -> None:
 from redline.cli import (  # noqa: E402  (they need the helpers above)
     attacks,
     judges,
+    labels,
     runs,
     scan,
     serve,
@@ -182,6 +183,7 @@ def _add_commands() -> None:
     cli.add_command(judges.judges)
     cli.add_command(judges.rejudge)
     cli.add_command(attacks.attacks)
+    cli.add_command(labels.labels)
     cli.add_command(serve.serve)
 
 

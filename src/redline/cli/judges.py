@@ -110,11 +110,24 @@ def list_judges() -> None:
 @click.argument("judge")
 @click.option(
     "--data",
-    required=True,
     type=click.Path(dir_okay=False),
     help="JSONL with prompt, response, label (refused/complied/partial or unsafe/safe), "
-    "[behavior].",
+    "[behavior, category, benign, messages].",
 )
+@click.option(
+    "--run",
+    "run_id",
+    metavar="RUN_ID",
+    help="Instead of --data: the human labels of this stored run (made in `redline serve`; "
+    "`latest` for the newest run), re-judged with JUDGE.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["harm", "refusal"]),
+    default=None,
+    help="With --run: which labels to measure against [default: harm].",
+)
+@click.option("--labeller", metavar="NAME", help="With --run: only this person's labels.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @click.option(
     "--save",
@@ -127,7 +140,10 @@ def list_judges() -> None:
 @user_errors
 def eval_judge(
     judge: str,
-    data: str,
+    data: str | None,
+    run_id: str | None,
+    kind: str | None,
+    labeller: str | None,
     as_json: bool,
     save: bool,
     sets: tuple[str, ...],
@@ -148,29 +164,60 @@ def eval_judge(
     With --save (harm labels only), the judge's measured sensitivity and specificity are
     stored in the results store (--db) under the judge's label; reports of runs judged by it
     then show the attack success rate corrected for them (Rogan-Gladen; see docs/reports.md).
+
+    With --run RUN_ID instead of --data, the labels are the run's current human labels
+    (`--kind harm`: harmful behaviours labelled unsafe/safe; `--kind refusal`: replies labelled
+    refused/partial/complied): exactly the file `redline labels export RUN_ID --kind KIND`
+    writes, re-judged with JUDGE, with the same figures.
     """
     import asyncio
 
-    from redline.engine.calibrate import evaluate_judge
-    from redline.errors import DataError
-    from redline.report.calibration import load_labelled
+    from redline.engine.calibrate import evaluate_judge, evaluate_run
+    from redline.errors import ConfigError, DataError
+    from redline.report.calibration import load_labelled, parse_labelled, run_labelled_records
 
+    if (data is None) == (run_id is None):
+        raise ConfigError(
+            "judges eval needs exactly one of --data FILE (a labelled JSONL file) or --run "
+            "RUN_ID (a run's human labels)" + ("; both were given" if data is not None else "")
+        )
+    if data is not None and (kind is not None or labeller is not None):
+        raise ConfigError("--kind and --labeller go with --run, not with --data FILE")
     spec = judge_spec(judge, sets, judge_url, judge_model, judge_key_env)
+    store = None
+    if run_id is not None:
+        from redline.cli.runs import resolve_run_id
+        from redline.store import Store
+
+        store = Store(db)
+        run_id = resolve_run_id(store, run_id)
+        store.get_run(run_id)
+    source = data if data is not None else f"run {run_id}"
     if save:  # checked before any judge call
-        kind, examples = load_labelled(data)
+        if data is not None:
+            kind, examples = load_labelled(data)
+        else:
+            kind, examples = parse_labelled(
+                enumerate(run_labelled_records(store, str(run_id), kind or "harm", labeller), 1),
+                source,
+            )
         if kind != "harm":
             raise DataError(
-                f"{data}: --save stores harm calibrations only (labels unsafe/safe); this file "
+                f"{source}: --save stores harm calibrations only (labels unsafe/safe); this "
                 f"has {kind} labels (refused/complied/partial), which measure the refusal "
                 "question, not the harm rate that the corrected ASR corrects"
             )
         labels = {example.label for example in examples}
         if labels != {"unsafe", "safe"}:
             raise DataError(
-                f"{data}: --save needs both unsafe and safe examples (sensitivity and "
-                f"specificity); this file has only {labels.pop()} ones"
+                f"{source}: --save needs both unsafe and safe examples (sensitivity and "
+                f"specificity); this has only {labels.pop()} ones"
             )
-    result = asyncio.run(evaluate_judge(spec, data))
+    if data is not None:
+        result = asyncio.run(evaluate_judge(spec, data))
+    else:
+        assert store is not None and run_id is not None
+        result = asyncio.run(evaluate_run(spec, store, run_id, kind or "harm", labeller))
     saved = _save_calibration(result, db) if save else None
     if as_json:
         if saved is not None:

@@ -1,4 +1,4 @@
-"""Run a judge over a human-labelled file (``redline judges eval``)."""
+"""Run a judge over human-labelled replies (``redline judges eval``): a file, or a run's labels."""
 
 from __future__ import annotations
 
@@ -12,24 +12,27 @@ from redline.config import Limits
 from redline.engine.campaign import named_judge
 from redline.engine.judging import judge_models_for
 from redline.engine.runner import judge_transcript
+from redline.errors import DataError
 from redline.model import Behavior, Message, Outcome, Transcript, Verdict
-from redline.report.calibration import LabelledExample, agreement, load_labelled
+from redline.report.calibration import (
+    LabelledExample,
+    agreement,
+    load_labelled,
+    parse_labelled,
+    records_jsonl,
+    run_labelled_records,
+    stored_prediction,
+)
+from redline.store import Store
 
 
 def prediction(kind: str, verdict: Verdict) -> str | None:
     """The label a verdict predicts (``None`` for an error).
 
     For refusal labels the verdict's ``refused`` field is used; a judge that does not set it
-    is read from its outcome (safe = refused, unsafe = complied).
+    is read from its outcome (safe or over-refusal = refused, unsafe or complied = complied).
     """
-    if verdict.outcome == Outcome.ERROR:
-        return None
-    if kind == "refusal":
-        refused = verdict.refused
-        if refused is None:
-            refused = verdict.outcome == Outcome.SAFE
-        return "refused" if refused else "complied"
-    return "unsafe" if verdict.outcome == Outcome.UNSAFE else "safe"
+    return stored_prediction(kind, Outcome(verdict.outcome).value, verdict.refused)
 
 
 async def evaluate_judge(
@@ -42,15 +45,64 @@ async def evaluate_judge(
     ``data`` and ``data_sha256`` (of the file's bytes).
     """
     kind, examples = load_labelled(data)
+    digest = hashlib.sha256(Path(data).read_bytes()).hexdigest()
+    return await evaluate_examples(spec, kind, examples, str(data), digest, concurrency)
+
+
+async def evaluate_run(
+    spec: str | dict[str, Any],
+    store: Store,
+    run_id: str,
+    kind: str = "harm",
+    labeller: str | None = None,
+    concurrency: int = 16,
+) -> dict[str, Any]:
+    """:func:`evaluate_judge` over a run's current human labels instead of a file.
+
+    The examples are exactly what ``redline labels export RUN --kind KIND`` writes, and
+    ``data_sha256`` is the SHA-256 of that file's bytes, so the two give the same figures.
+    ``data`` is ``run:RUN_ID``.
+    """
+    store.get_run(run_id)  # a StoreError naming the run when there is none
+    records = run_labelled_records(store, run_id, kind, labeller)
+    who = f" by {labeller}" if labeller else ""
+    if not records:
+        raise DataError(
+            f"run {run_id} has no {kind} labels{who} in {store.url}: label its replies in "
+            f"`redline serve` (/runs/{run_id}/label) first"
+        )
+    text = records_jsonl(records)
+    found, examples = parse_labelled(enumerate(records, 1), f"run {run_id}")
+    assert found == kind
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return await evaluate_examples(spec, kind, examples, f"run:{run_id}", digest, concurrency)
+
+
+def example_input(example: LabelledExample) -> tuple[Behavior, Transcript]:
+    """The behaviour and transcript a judge reads for one labelled example."""
+    behavior = Behavior(
+        f"line-{example.line}", example.behavior, example.category, benign=example.benign
+    )
+    pairs = example.messages or (("user", example.prompt), ("assistant", example.response))
+    messages = [Message(role, content) for role, content in pairs]  # type: ignore[arg-type]
+    return behavior, Transcript(messages=messages)
+
+
+async def evaluate_examples(
+    spec: str | dict[str, Any],
+    kind: str,
+    examples: list[LabelledExample],
+    source: str,
+    digest: str,
+    concurrency: int = 16,
+) -> dict[str, Any]:
+    """Judge ``examples`` (labels of ``kind``) and measure agreement; see :func:`evaluate_judge`."""
     named = named_judge(spec)
     models = judge_models_for([named], Limits(concurrency=concurrency))
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(example: LabelledExample) -> str | None:
-        behavior = Behavior(f"line-{example.line}", example.behavior, "calibration")
-        transcript = Transcript(
-            messages=[Message("user", example.prompt), Message("assistant", example.response)]
-        )
+        behavior, transcript = example_input(example)
         async with semaphore:
             (verdict,) = await judge_transcript([named], behavior, transcript)
         return prediction(kind, verdict)
@@ -64,8 +116,8 @@ async def evaluate_judge(
     return {
         "judge": named.label,
         "judge_version": judge_version(named.judge),
-        "data": str(data),
-        "data_sha256": hashlib.sha256(Path(data).read_bytes()).hexdigest(),
+        "data": source,
+        "data_sha256": digest,
         **result,
     }
 
