@@ -357,3 +357,35 @@ def test_browser_transform_send_judge_save(live: LiveApp, server: RunningServer)
         assert page.redline_errors == []
     (run,) = [r for r in live.store.list_runs() if r["name"] == "manual"]
     assert run["done"] == 1
+
+
+@pytest.mark.slow
+def test_default_campaign_plays_with_the_embedded_model(tmp_path: Path) -> None:
+    """No campaign given: the quick campaign's `local` model (loaded on the first call) and the
+    default judge, as a bare `redline scan`."""
+    pytest.importorskip("llama_cpp", reason="the 'local' extra is not installed")
+    settings = WebSettings(db=str(tmp_path / "r.db"), behaviors_file=tmp_path / "b.jsonl")
+    with live_app(settings) as live:
+        client = live.client()
+        assert "local" in client.get("/playground").text
+        reply = client.post(
+            "/api/playground/send",
+            {"messages": [{"role": "user", "content": "Name one colour of the sky."}]},
+        )
+        assert reply.status == 200, reply.text
+        body = reply.json()
+        assert body["reply"].strip() and body["usage"]["completion_tokens"] > 0
+        assert body["verdicts"] and all(v["outcome"] != "error" for v in body["verdicts"])
+        saved = client.post(
+            "/api/playground/save-attempt",
+            {
+                "messages": [
+                    {"role": "user", "content": "Name one colour of the sky."},
+                    {"role": "assistant", "content": body["reply"]},
+                ],
+                "category": "cybercrime",
+                "benign": True,
+                "calls": body["calls"],
+            },
+        )
+        assert saved.status == 200, saved.text
