@@ -13,7 +13,13 @@ KINDS = click.Choice(["harm", "refusal"])
 
 @click.group()
 def labels() -> None:
-    """Human labels of a run's replies: count them, export them for `judges eval`."""
+    """Human labels of a run's replies: count them, export them for `judges eval`.
+
+    People label replies in the web app (`redline serve`, a run's "Label replies" page). Its
+    "Judges vs people" page shows each judge's agreement with them; `redline judges eval JUDGE
+    --run RUN_ID [--kind harm|refusal]` re-judges the labelled replies with any judge and
+    prints the same figures as `judges eval --data` on the exported file.
+    """
 
 
 @labels.command("export")
