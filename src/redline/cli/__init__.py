@@ -163,6 +163,7 @@ def main() -> None:
 
 from redline.cli import (  # noqa: E402  (they need the helpers above)
     attacks,
+    export,
     judges,
     labels,
     runs,
@@ -185,6 +186,7 @@ def _add_commands() -> None:
     cli.add_command(attacks.attacks)
     cli.add_command(labels.labels)
     cli.add_command(serve.serve)
+    cli.add_command(export.export)
 
 
 _add_commands()
