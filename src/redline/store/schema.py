@@ -194,6 +194,27 @@ def _create_human_labels(conn: Connection) -> None:
     human_labels.create(conn, checkfirst=True)
 
 
+WEB_INDEXES = {
+    # covering for the explorer's filters, counts and pages in plan order, and for the figures
+    # (the attempts table holds the transcripts: its rows are wide)
+    "ix_attempts_plan": (
+        "attempts",
+        ("run_id", "idx", "category", "attack", "benign", "target_calls", "started_at",
+         "ended_at"),
+    ),
+    "ix_attempts_facets": ("attempts", ("run_id", "category", "attack")),
+    # a run's judges, the figures of one judge, the explorer's verdict filters
+    "ix_verdicts_judge": (
+        "verdicts", ("run_id", "judge", "outcome", "refused", "partial", "score")
+    ),
+}  # fmt: skip
+
+
+def _add_web_indexes(conn: Connection) -> None:
+    for name, (table, columns) in WEB_INDEXES.items():
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})"))
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: list[Migration] = [
@@ -202,5 +223,6 @@ MIGRATIONS: list[Migration] = [
     (3, "judge_calibrations: measured judge error for corrected rates", _create_judge_calibrations),
     (4, "components: canonical specs; verdicts.judge_spec_sha256", _add_components),
     (5, "human_labels: people's labels of stored replies", _create_human_labels),
+    (6, "indexes for the web app: attempts in plan order, verdicts by judge", _add_web_indexes),
 ]
 """Append new migrations here; never edit one that has shipped."""
