@@ -364,24 +364,30 @@ def page_rows(conn: Connection, run_id: str, judge: str | None, ids: Sequence[st
     """The attempts ``ids`` (in that order) with ``judge``'s verdict and the current label."""
     if not ids:
         return []
-    label = current_labels(run_id)
+    wanted = list(ids)
     query = (
         select(
             a.c.id, a.c.idx, a.c.behavior_id, a.c.category, a.c.benign, a.c.attack, a.c.repeat,
             a.c.transcript_json, a.c.error, a.c.target_calls, a.c.ended_at - a.c.started_at,
             v.c.outcome, v.c.refused, v.c.partial, v.c.score,
-            label.c.refusal, label.c.harm, label.c.labeller,
         )
-        .select_from(
-            a.outerjoin(v, _judge_join(judge)).outerjoin(label, label.c.attempt_id == a.c.id)
-        )
-        .where((a.c.run_id == run_id) & a.c.id.in_(list(ids)))
+        .select_from(a.outerjoin(v, _judge_join(judge)))
+        .where((a.c.run_id == run_id) & a.c.id.in_(wanted))
     )  # fmt: skip
+    labels: dict[str, tuple[str | None, str | None, str]] = {}
+    label_query = (
+        select(h.c.attempt_id, h.c.refusal, h.c.harm, h.c.labeller)
+        .where((h.c.run_id == run_id) & h.c.attempt_id.in_(wanted))
+        .order_by(h.c.id)
+    )
+    for attempt_id, refusal, harm, labeller in conn.execute(label_query):
+        labels[attempt_id] = (refusal, harm, labeller)  # the latest row wins
     found: dict[str, Row] = {}
     for r in conn.execute(query):
+        label = labels.get(r[0], (None, None, None))
         found[r[0]] = Row(
             r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], json.loads(r[7]), r[8], r[9],
-            float(r[10]), r[11], _flag(r[12]), _flag(r[13]), r[14], r[15], r[16], r[17],
+            float(r[10]), r[11], _flag(r[12]), _flag(r[13]), r[14], *label,
         )  # fmt: skip
     return [found[i] for i in ids if i in found]
 
