@@ -59,7 +59,7 @@ def serve(
     labeller: str | None,
     db: str | None,
 ) -> None:
-    r"""Serve the web app: runs, figures, every attempt, labelling, the playground.
+    """Serve the web app: runs, figures, every attempt, labelling, the playground.
 
     \b
     Open the printed address in a browser. Pages: Runs (compare two runs), a run's
@@ -67,7 +67,7 @@ def serve(
     search), transcripts, labelling (keyboard shortcuts) and the playground (red-team a
     target by hand). Listens on 127.0.0.1 only unless --host says otherwise; then an
     access token is required. See docs/webapp.md.
-    """
+    """  # noqa: D301 (a real backspace: click's marker for a paragraph kept as written)
     from pathlib import Path
 
     import uvicorn
