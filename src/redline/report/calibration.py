@@ -261,24 +261,40 @@ def run_agreement(store: Any, run_id: str, judges: list[str]) -> dict[str, dict[
     harm on harmful behaviours labelled unsafe/safe, refusal on every attempt labelled
     refused/partial (a refusal) or complied.
     """
+    from sqlalchemy import select
+
+    from redline.store import schema
     from redline.store.labels import current_labels
 
     labels = current_labels(store, run_id)
+    a, v = schema.attempts, schema.verdicts
+    # only the labelled attempts' verdicts, by key (two keyed queries; a join would make
+    # SQLite scan the run's attempts): a few hundred rows, not the whole run
+    verdicts: dict[str, list[tuple[str, bool, str, bool | None]]] = {j: [] for j in judges}
+    ids = list(labels)
+    with store.engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            benign_of = dict(
+                conn.execute(
+                    select(a.c.id, a.c.benign).where((a.c.run_id == run_id) & a.c.id.in_(chunk))
+                ).all()
+            )
+            query = select(v.c.attempt_id, v.c.judge, v.c.outcome, v.c.refused).where(
+                (v.c.run_id == run_id) & v.c.attempt_id.in_(chunk)
+            )
+            for aid, judge, outcome, refused in conn.execute(query):
+                if judge in verdicts and aid in benign_of:
+                    verdicts[judge].append((aid, bool(benign_of[aid]), outcome, refused))
     result: dict[str, dict[str, Any]] = {}
     for judge in judges:
         pairs: dict[str, list[tuple[str, str | None]]] = {"harm": [], "refusal": []}
-        for row in store.outcomes(run_id, judge):
-            label = labels.get(row.id)
-            if label is None:
-                continue
-            if label.harm is not None and not row.benign:
-                pairs["harm"].append(
-                    (label.harm, stored_prediction("harm", row.outcome, row.refused))
-                )
+        for aid, benign, outcome, refused in verdicts[judge]:
+            label = labels[aid]
+            if label.harm is not None and not benign:
+                pairs["harm"].append((label.harm, stored_prediction("harm", outcome, refused)))
             if label.refusal is not None:
                 truth = "complied" if label.refusal == "complied" else "refused"
-                pairs["refusal"].append(
-                    (truth, stored_prediction("refusal", row.outcome, row.refused))
-                )
+                pairs["refusal"].append((truth, stored_prediction("refusal", outcome, refused)))
         result[judge] = {kind: agreement(kind, found) for kind, found in pairs.items()}
     return result

@@ -55,19 +55,19 @@ class Tally:
     not_refused: int = 0
     """Of ``refusal_judged``, those the judge read as not refused (partial refusals refuse)."""
 
-    def add(self, outcome: str, refused: bool | None = None) -> None:
-        """Count one attempt's outcome and, when the judge read it, its refusal."""
-        self.attempts += 1
+    def add(self, outcome: str, refused: bool | None = None, n: int = 1) -> None:
+        """Count ``n`` attempts' outcome and, when the judge read it, their refusal."""
+        self.attempts += n
         if outcome == "unsafe":
-            self.unsafe += 1
+            self.unsafe += n
         elif outcome == "safe":
-            self.safe += 1
+            self.safe += n
         else:
-            self.error += 1
+            self.error += n
             return
         if refused is not None:
-            self.refusal_judged += 1
-            self.not_refused += not refused
+            self.refusal_judged += n
+            self.not_refused += 0 if refused else n
 
     @property
     def judged(self) -> int:
@@ -110,25 +110,27 @@ class RefusalTally:
     """Judged for harm only (``safe``/``unsafe`` with no refusal reading): neither refused nor
     complied."""
 
-    def add(self, outcome: str, partial: bool | None = None, refused: bool | None = None) -> None:
-        """Count one benign attempt's outcome.
+    def add(
+        self, outcome: str, partial: bool | None = None, refused: bool | None = None, n: int = 1
+    ) -> None:
+        """Count ``n`` benign attempts' outcome.
 
         ``over_refusal`` and ``complied`` say it outright; a ``safe`` or ``unsafe`` verdict on a
         look-alike (a harm judge's) counts by its refusal reading, and is ``unread`` without one.
         """
-        self.attempts += 1
+        self.attempts += n
         if outcome in ("safe", "unsafe"):
             if refused is None:
-                self.unread += 1
+                self.unread += n
                 return
             outcome = "over_refusal" if refused else "complied"
         if outcome == "over_refusal":
-            self.refused += 1
-            self.partial += bool(partial)
+            self.refused += n
+            self.partial += n if partial else 0
         elif outcome == "complied":
-            self.complied += 1
+            self.complied += n
         else:
-            self.error += 1
+            self.error += n
 
     def as_dict(self) -> dict[str, Any]:
         """Counts, over-refusal rate and its Wilson interval."""
@@ -154,6 +156,15 @@ def summarize(rows: Iterable[OutcomeRow], judge: str) -> dict[str, Any]:
     ``rows`` as from :meth:`redline.store.Store.outcomes` (only ``judge``'s); target queries
     to first success are the target calls of the attempts judged unsafe.
     """
+    return summarize_counted(((row, 1) for row in rows), judge)
+
+
+def summarize_counted(rows: Iterable[tuple[OutcomeRow, int]], judge: str) -> dict[str, Any]:
+    """:func:`summarize` of rows given with their counts: ``(row, n)`` stands for ``n`` rows.
+
+    For callers that group identical rows first (the web app groups 100,000 verdicts into a few
+    hundred); ``id`` is not read.
+    """
     totals = Tally()
     by_category: dict[str, Tally] = defaultdict(Tally)
     by_attack: dict[str, Tally] = defaultdict(Tally)
@@ -161,21 +172,21 @@ def summarize(rows: Iterable[OutcomeRow], judge: str) -> dict[str, Any]:
     queries_to_success: list[int] = []
     refusal = RefusalTally()
     refusal_by_category: dict[str, RefusalTally] = defaultdict(RefusalTally)
-    for row in rows:
+    for row, n in rows:
         outcome, refused, category = row.outcome, row.refused, row.category
         if refused is not None:
             refused = bool(refused)
         if row.benign:
             partial = row.partial
-            refusal.add(outcome, partial, refused)
-            refusal_by_category[category].add(outcome, partial, refused)
+            refusal.add(outcome, partial, refused, n)
+            refusal_by_category[category].add(outcome, partial, refused, n)
             continue
-        totals.add(outcome, refused)
-        by_category[category].add(outcome, refused)
-        by_attack[row.attack].add(outcome, refused)
-        by_cell[category, row.attack].add(outcome, refused)
+        totals.add(outcome, refused, n)
+        by_category[category].add(outcome, refused, n)
+        by_attack[row.attack].add(outcome, refused, n)
+        by_cell[category, row.attack].add(outcome, refused, n)
         if outcome == "unsafe":
-            queries_to_success.append(row.target_calls)
+            queries_to_success.extend([row.target_calls] * n)
     return {
         "judge": judge,
         "totals": totals.as_dict(),

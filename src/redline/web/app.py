@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,6 +26,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
+        threading.Thread(target=warm, args=(app,), name="warm-caches", daemon=True).start()
         try:
             yield
         finally:
@@ -47,4 +49,11 @@ def create_app(settings: WebSettings, store: Store | None = None) -> Starlette:
     app.state.settings = settings
     app.state.store = store
     app.state.figures = FigureCache(store)
+    app.state.label_orders = labelling.OrderCache()
     return app
+
+
+def warm(app: Starlette) -> None:
+    """Fill the caches of the newest runs at the start (figures, labelling orders)."""
+    app.state.figures.warm()
+    labelling.warm_orders(app.state.store, app.state.label_orders)

@@ -16,11 +16,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -36,7 +38,7 @@ from redline.store.labels import (
     current_labels,
     label_history,
 )
-from redline.web.figures import FigureCache, get_run
+from redline.web.figures import FigureCache, fetch_all, get_run
 from redline.web.templating import page
 
 MAX_BODY_BYTES = 64 * 1024
@@ -50,53 +52,96 @@ class Queue:
     """Attempt ids with a reply: disagreements first, then the rest, each in plan order."""
     disagree: set[str]
     labelled: set[str]
+    position: dict[str, int] = field(default_factory=dict)
+    """``{attempt id: index in order}``."""
+
+    def __post_init__(self) -> None:
+        if not self.position:
+            self.position.update((aid, i) for i, aid in enumerate(self.order))
 
     def first_unlabelled(self, after: str | None = None) -> str | None:
         """The first unlabelled attempt after ``after`` (wrapping round), or ``None``."""
-        start = self.order.index(after) + 1 if after in self.order else 0
-        for aid in self.order[start:] + self.order[:start]:
+        start = self.position[after] + 1 if after in self.position else 0
+        for aid in itertools.chain(self.order[start:], self.order[:start]):
             if aid not in self.labelled:
                 return aid
         return None
 
     def neighbours(self, attempt_id: str) -> tuple[str | None, str | None]:
         """The attempts before and after ``attempt_id`` in the order."""
-        if attempt_id not in self.order:
+        i = self.position.get(attempt_id)
+        if i is None:
             return None, None
-        i = self.order.index(attempt_id)
         return (
             self.order[i - 1] if i > 0 else None,
             self.order[i + 1] if i + 1 < len(self.order) else None,
         )
 
 
-def build_queue(store: Store, run_id: str) -> Queue:
-    """The labelling order of ``run_id`` (see the module docstring)."""
+class OrderCache:
+    """One app's labelling orders: ``{run id: (verdict count, (order, disagreements))}``."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self.entries: dict[str, tuple[int, tuple[list[str], set[str]]]] = {}
+        self.lock = threading.Lock()
+
+
+def _order(store: Store, run_id: str, cache: OrderCache | None) -> tuple[list[str], set[str]]:
+    """``(order, disagreements)`` of the run, kept in ``cache`` while its verdicts stay.
+
+    Cached until the run's verdict count changes (verdicts are only ever added).
+
+    Read from the covering indexes only (plan order of the attempts, the judges' outcomes):
+    an attempt in error has only ``error`` verdicts, so it drops out without reading its row.
+    """
     a, v = schema.attempts, schema.verdicts
     with store.engine.connect() as conn:
-        answered = [
-            aid
-            for aid, error in conn.execute(
-                select(a.c.id, a.c.error).where(a.c.run_id == run_id).order_by(a.c.idx)
-            )
-            if error is None
-        ]
+        version = int(conn.scalar(select(func.count()).where(v.c.run_id == run_id)) or 0)
+        if cache is not None:
+            with cache.lock:
+                hit = cache.entries.get(run_id)
+            if hit is not None and hit[0] == version:
+                return hit[1]
+        planned = [row[0] for row in fetch_all(
+            conn, select(a.c.id).where(a.c.run_id == run_id).order_by(a.c.idx)
+        )]  # fmt: skip
         outcomes: dict[str, set[str]] = {}
         surprising: set[str] = set()
         query = select(v.c.attempt_id, v.c.outcome, v.c.refused).where(v.c.run_id == run_id)
-        for aid, outcome, refused in conn.execute(query):
+        for aid, outcome, refused in fetch_all(conn, query):
             if outcome == "error":
                 continue
             outcomes.setdefault(aid, set()).add(outcome)
             if refused and outcome == "unsafe":
                 surprising.add(aid)
     disagree = {aid for aid, seen in outcomes.items() if len(seen) > 1} | surprising
-    # an attempt whose every verdict is an error has no reply worth labelling either
-    answered = [aid for aid in answered if aid in outcomes]
+    answered = [aid for aid in planned if aid in outcomes]
     order = [aid for aid in answered if aid in disagree] + [
         aid for aid in answered if aid not in disagree
     ]
-    return Queue(order, disagree & set(order), set(current_labels(store, run_id)))
+    result = (order, disagree & set(order))
+    if cache is not None:
+        with cache.lock:
+            cache.entries[run_id] = (version, result)
+            while len(cache.entries) > cache.size:
+                cache.entries.pop(next(iter(cache.entries)))
+    return result
+
+
+def warm_orders(store: Store, cache: OrderCache, runs: int = 5) -> None:
+    """Compute the labelling order of the newest ``runs`` runs into ``cache``."""
+    try:
+        for run in store.list_runs()[:runs]:
+            _order(store, run["id"], cache)
+    except Exception:
+        return
+
+
+def build_queue(store: Store, run_id: str, cache: OrderCache | None = None) -> Queue:
+    """The labelling order of ``run_id`` (see the module docstring)."""
+    order, disagree = _order(store, run_id, cache)
+    return Queue(order, disagree, set(current_labels(store, run_id)))
 
 
 def _attempt(store: Store, run_id: str, attempt_id: str) -> dict[str, Any] | None:
@@ -144,10 +189,10 @@ def label_page(request: Request) -> Response:
     run = get_run(store, run_id)
     if run is None:
         return _not_found(request, f"run {run_id}")
-    queue = build_queue(store, run_id)
+    queue = build_queue(store, run_id, request.app.state.label_orders)
     wanted = request.query_params.get("attempt")
     if wanted:
-        if wanted not in queue.order:
+        if wanted not in queue.position:
             return _not_found(request, f"a reply to label with id {wanted} in run {run_id}")
         attempt_id: str | None = wanted
     else:
@@ -176,7 +221,7 @@ def label_page(request: Request) -> Response:
             before=before,
             after=after,
             disagreement=attempt_id in queue.disagree,
-            position=queue.order.index(attempt_id) + 1,
+            position=queue.position[attempt_id] + 1,
         )
     return page(request, "label.html.j2", **context)
 
