@@ -41,6 +41,7 @@ bench: setup
 	$(PY) benchmarks/throughput.py --judge refusal
 	$(PY) benchmarks/throughput.py --judge harm --attempts 5000 --rounds 3
 	$(PY) benchmarks/judges.py
+	$(PY) benchmarks/webapp.py --attempts 100000
 
 clean:
 	rm -rf $(VENV) .redline
