@@ -24,9 +24,9 @@ from redline.errors import ConfigError
 from redline.report.text import printable
 from redline.store import Store
 from redline.web import queries
-from redline.web.figures import FigureCache, get_run
+from redline.web.figures import FigureCache
 from redline.web.queries import BadParameter, Filters
-from redline.web.runs import not_found
+from redline.web.runs import not_found, path_run
 from redline.web.templating import page
 
 PREVIEW_CHARS = 160
@@ -107,10 +107,10 @@ def explorer(request: Request) -> Response:
     """Every attempt of a run, filtered by the query string, one page at a time."""
     store: Store = request.app.state.store
     cache: FigureCache = request.app.state.figures
-    run_id = request.path_params["run_id"]
-    run = get_run(store, run_id)
-    if run is None:
-        return not_found(request, f"run {run_id}")
+    run = path_run(request)
+    if isinstance(run, Response):
+        return run
+    run_id = run["id"]
     judges = cache.judges(run)
     problem = None
     try:
@@ -210,11 +210,11 @@ def transcript(request: Request) -> Response:
     """One attempt whole: the conversation, the attack's steps, every verdict, labels, calls."""
     store: Store = request.app.state.store
     cache: FigureCache = request.app.state.figures
-    run_id = request.path_params["run_id"]
     attempt_id = request.path_params["attempt_id"]
-    run = get_run(store, run_id)
-    if run is None:
-        return not_found(request, f"run {run_id}")
+    run = path_run(request)
+    if isinstance(run, Response):
+        return run
+    run_id = run["id"]
     try:
         filters: Filters | None = parse_request(request, cache, run)
     except BadParameter:

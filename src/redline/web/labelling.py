@@ -39,6 +39,7 @@ from redline.store.labels import (
     label_history,
 )
 from redline.web.figures import FigureCache, fetch_all, get_run
+from redline.web.runs import not_found, path_run
 from redline.web.templating import page
 
 MAX_BODY_BYTES = 64 * 1024
@@ -177,23 +178,19 @@ def _verdicts(store: Store, run_id: str, attempt_id: str) -> list[dict[str, Any]
         return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def _not_found(request: Request, what: str) -> Response:
-    return page(request, "not_found.html.j2", status_code=404, what=what)
-
-
 def label_page(request: Request) -> Response:
     """One reply of the run to label, with the progress and the agreement so far."""
     store: Store = request.app.state.store
     cache: FigureCache = request.app.state.figures
-    run_id = request.path_params["run_id"]
-    run = get_run(store, run_id)
-    if run is None:
-        return _not_found(request, f"run {run_id}")
+    run = path_run(request)
+    if isinstance(run, Response):
+        return run
+    run_id = run["id"]
     queue = build_queue(store, run_id, request.app.state.label_orders)
     wanted = request.query_params.get("attempt")
     if wanted:
         if wanted not in queue.position:
-            return _not_found(request, f"a reply to label with id {wanted} in run {run_id}")
+            return not_found(request, f"a reply to label with id {wanted} in run {run_id}")
         attempt_id: str | None = wanted
     else:
         attempt_id = queue.first_unlabelled(request.query_params.get("after"))
@@ -270,10 +267,10 @@ def agreement_page(request: Request) -> Response:
     """Each judge of the run against the run's human labels: harm and refusal."""
     store: Store = request.app.state.store
     cache: FigureCache = request.app.state.figures
-    run_id = request.path_params["run_id"]
-    run = get_run(store, run_id)
-    if run is None:
-        return _not_found(request, f"run {run_id}")
+    run = path_run(request)
+    if isinstance(run, Response):
+        return run
+    run_id = run["id"]
     judges = cache.judges(run)
     labels = current_labels(store, run_id)
     return page(

@@ -37,6 +37,13 @@ def not_found(request: Request, what: str) -> Response:
     return page(request, "not_found.html.j2", status_code=404, what=what)
 
 
+def path_run(request: Request) -> dict[str, Any] | Response:
+    """The run named by the path's ``run_id`` (its row), or the 404 page saying so."""
+    run_id = request.path_params["run_id"]
+    run = get_run(request.app.state.store, run_id)
+    return not_found(request, f"run {run_id}") if run is None else run
+
+
 def run_list(request: Request) -> Response:
     """Every run, newest first, with its attack success and over-refusal by its first judge."""
     store: Store = request.app.state.store
@@ -60,10 +67,10 @@ def run_overview(request: Request) -> Response:
     """The report's figures for one run and judge, each linking to its attempts."""
     store: Store = request.app.state.store
     cache: FigureCache = request.app.state.figures
-    run_id = request.path_params["run_id"]
-    run = get_run(store, run_id)
-    if run is None:
-        return not_found(request, f"run {run_id}")
+    run = path_run(request)
+    if isinstance(run, Response):
+        return run
+    run_id = run["id"]
     judges = cache.judges(run)
     try:
         judge = cache.resolve_judge(run, request.query_params.get("judge"))

@@ -7,8 +7,8 @@ function redlineCsrfToken() {
   return meta ? meta.getAttribute("content") : "";
 }
 
-/** POST ``body`` as JSON with the CSRF header; resolves to the parsed JSON reply or throws. */
-async function redlinePost(url, body) {
+/** POST ``body`` as JSON with the CSRF header; resolves to {response, text, data}. */
+async function redlinePostRaw(url, body) {
   const response = await fetch(url, {
     method: "POST",
     credentials: "same-origin",
@@ -18,11 +18,19 @@ async function redlinePost(url, body) {
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-  if (!response.ok) {
-    const message = (data && data.error) || text || response.statusText;
-    throw new Error(message);
-  }
-  return data;
+  return { response, text, data };
+}
+
+/** The error a failed reply carries: its JSON ``error``, else its text or status. */
+function redlineError(reply) {
+  return new Error((reply.data && reply.data.error) || reply.text || reply.response.statusText);
+}
+
+/** POST ``body`` as JSON with the CSRF header; resolves to the parsed JSON reply or throws. */
+async function redlinePost(url, body) {
+  const reply = await redlinePostRaw(url, body);
+  if (!reply.response.ok) throw redlineError(reply);
+  return reply.data;
 }
 
 // Selects marked data-autosubmit submit their form on change (no inline handlers).

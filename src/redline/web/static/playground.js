@@ -245,17 +245,10 @@
 
   /** Like redlinePost, but a 502 with a JSON body (the target failed) is an answer to show. */
   async function redlinePostKeeping(url, body) {
-    const response = await fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": redlineCsrfToken() },
-      body: JSON.stringify(body),
-    });
-    const text = await response.text();
-    let data = null;
-    try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-    if (response.status === 502 && data && data.error && data.verdicts) return data;
-    if (!response.ok) throw new Error((data && data.error) || text || response.statusText);
+    const reply = await redlinePostRaw(url, body);
+    const data = reply.data;
+    if (reply.response.status === 502 && data && data.error && data.verdicts) return data;
+    if (!reply.response.ok) throw redlineError(reply);
     return data;
   }
 
