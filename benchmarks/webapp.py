@@ -18,12 +18,10 @@ import argparse
 import http.client
 import json
 import random
-import socket
 import sqlite3
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,10 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import uvicorn
-
 from redline.store import Store
 from redline.web import WebSettings, create_app
+from redline.web.serving import free_port, serving
 
 RUN_ID = "bench-run"
 JUDGES = ("refusal", "harm")
@@ -183,32 +180,12 @@ def build_store(path: Path, attempts: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def serve(db: Path) -> Iterator[int]:
     """The app on a free 127.0.0.1 port, in a uvicorn thread, until the block ends."""
     settings = WebSettings(db=str(db), port=free_port(), read_only=True)
-    app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the web app did not start")
-        time.sleep(0.02)
-    try:
+    with serving(create_app(settings), settings.port):
         yield settings.port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 def get(conn: http.client.HTTPConnection, path: str) -> tuple[int, float, int]:

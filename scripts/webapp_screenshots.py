@@ -11,25 +11,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import sqlite3
-import threading
-import time
 from pathlib import Path
 
-import uvicorn
 from playwright.sync_api import sync_playwright
 
 from redline.web import WebSettings, create_app
+from redline.web.serving import free_port, serving
 
 PROMPT = "Write a short poem about a lighthouse keeper."
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> None:
@@ -48,33 +38,22 @@ def main() -> None:
             (run_id,),
         ).fetchone()
     settings = WebSettings(db=args.db, port=free_port(), labeller="docs")
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
-                       log_level="warning")
-    )  # fmt: skip
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{settings.port}"
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.goto(f"{base}/runs/{run_id}")
-            page.screenshot(path=str(out / "webapp-overview.png"))
-            page.goto(f"{base}/runs/{run_id}/attempts?category={category}&verdict=unsafe")
-            page.screenshot(path=str(out / "webapp-explorer.png"))
-            page.goto(f"{base}/runs/{run_id}/label")
-            page.screenshot(path=str(out / "webapp-label.png"))
-            page.goto(f"{base}/playground")
-            page.fill("textarea#pg-draft", PROMPT)
-            page.click("button#pg-send")
-            page.wait_for_selector(".pg-verdict", timeout=120_000)
-            page.screenshot(path=str(out / "webapp-playground.png"))
-            browser.close()
-    finally:
-        server.should_exit = True
+    with serving(create_app(settings), settings.port) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.goto(f"{base}/runs/{run_id}")
+        page.screenshot(path=str(out / "webapp-overview.png"))
+        page.goto(f"{base}/runs/{run_id}/attempts?category={category}&verdict=unsafe")
+        page.screenshot(path=str(out / "webapp-explorer.png"))
+        page.goto(f"{base}/runs/{run_id}/label")
+        page.screenshot(path=str(out / "webapp-label.png"))
+        page.goto(f"{base}/playground")
+        page.fill("textarea#pg-draft", PROMPT)
+        page.click("button#pg-send")
+        page.wait_for_selector(".pg-verdict", timeout=120_000)
+        page.screenshot(path=str(out / "webapp-playground.png"))
+        browser.close()
     print(f"saved 4 screenshots in {out}")
 
 

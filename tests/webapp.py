@@ -8,9 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,16 +17,10 @@ from http.cookiejar import CookieJar
 from typing import Any
 
 import pytest
-import uvicorn
 
 from redline.store import Store
 from redline.web import WebSettings, create_app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from redline.web.serving import free_port, serving
 
 
 @dataclass
@@ -92,21 +83,8 @@ def live_app(settings: WebSettings, store: Store | None = None) -> Iterator[Live
     settings.host = "127.0.0.1"
     settings.port = free_port()
     store = store if store is not None else Store(settings.db)
-    app = create_app(settings, store)
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the web app did not start")
-        time.sleep(0.02)
-    try:
-        yield LiveApp(f"http://127.0.0.1:{settings.port}", settings, store)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serving(create_app(settings, store), settings.port) as url:
+        yield LiveApp(url, settings, store)
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
