@@ -9,7 +9,8 @@ dequantises it); nothing is downloaded. Steps:
    own helpful answers), turn each into a prompt/completion pair (the loss is on the answer
    only), and repeat the look-alike rows until they are as many as the refusals, so the model
    does not learn to refuse everything;
-3. train a LoRA adapter on every linear layer with TRL's SFTTrainer, merge it, and save the
+3. train a LoRA adapter on every linear layer with TRL's SFTTrainer (bfloat16 autocast on
+   CPU), merge it, and save the
    merged model and the tokenizer to ``--out``, with ``finetune.json`` (settings, rows, losses,
    time).
 
@@ -56,8 +57,13 @@ def save_base(out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def read_rows(paths: list[Path], balance: bool, seed: int) -> tuple[list[dict[str, Any]], dict]:
-    """Prompt/completion rows from sft files, the look-alikes repeated to match the refusals."""
+def read_rows(
+    paths: list[Path], balance: bool, seed: int, helpful_repeat: int = 1
+) -> tuple[list[dict[str, Any]], dict]:
+    """Prompt/completion rows from sft files, the look-alikes repeated to match the refusals.
+
+    ``helpful_repeat`` repeats every look-alike row that many times (after balancing).
+    """
     refusals, helpful = [], []
     for path in paths:
         for line in path.read_text().splitlines():
@@ -71,7 +77,7 @@ def read_rows(paths: list[Path], balance: bool, seed: int) -> tuple[list[dict[st
         repeated = helpful * (len(refusals) // len(helpful))
         repeated += rng.sample(helpful, len(refusals) - len(repeated))
         helpful = repeated
-    rows = refusals + helpful
+    rows = refusals + helpful * helpful_repeat
     random.Random(seed).shuffle(rows)
     counts["training_rows"] = len(rows)
     return rows, counts
@@ -83,14 +89,22 @@ def main() -> None:
     parser.add_argument("--train", type=Path, nargs="+", required=True, help="sft JSONL file(s)")
     parser.add_argument("--out", type=Path, required=True, help="merged model folder to write")
     parser.add_argument("--base-out", type=Path, help="also save the base model here")
-    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--max-steps", type=int, default=-1, help="stop after N steps")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--full", action="store_true", help="full fine-tune instead of LoRA")
     parser.add_argument("--no-balance", action="store_true", help="do not repeat look-alikes")
+    parser.add_argument(
+        "--helpful-repeat", type=int, default=1, help="repeat each look-alike row N times"
+    )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--fp32",
+        action="store_true",
+        help="train in float32 (default: bfloat16 autocast, ~3x faster)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -109,7 +123,9 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
 
-    rows, counts = read_rows(args.train, balance=not args.no_balance, seed=args.seed)
+    rows, counts = read_rows(
+        args.train, balance=not args.no_balance, seed=args.seed, helpful_repeat=args.helpful_repeat
+    )
     config = SFTConfig(
         output_dir=str(args.out.with_name(args.out.name + "-checkpoints")),
         num_train_epochs=args.epochs,
@@ -118,13 +134,14 @@ def main() -> None:
         lr_scheduler_type="cosine",
         warmup_steps=3,
         per_device_train_batch_size=args.batch_size,
-        max_length=512,
+        max_length=384,
         completion_only_loss=True,
         logging_steps=5,
         save_strategy="no",
         report_to="none",
         use_cpu=True,
-        bf16=False,
+        bf16=not args.fp32,  # autocast; the weights stay float32
+        gradient_checkpointing=False,  # memory is plentiful; recomputation costs a third
         seed=args.seed,
         dataloader_num_workers=0,
     )
@@ -157,12 +174,14 @@ def main() -> None:
         "train_files": [str(p) for p in args.train],
         **counts,
         "method": "full" if args.full else f"lora(r={args.lora_r}, all-linear, merged)",
+        "helpful_repeat": args.helpful_repeat,
         "epochs": args.epochs,
         "max_steps": args.max_steps,
         "steps": result.global_step,
         "learning_rate": args.lr,
         "batch_size": args.batch_size,
         "threads": args.threads,
+        "precision": "float32" if args.fp32 else "bfloat16 autocast",
         "train_loss": result.training_loss,
         "losses": [
             {"step": e["step"], "loss": e["loss"]} for e in trainer.state.log_history if "loss" in e

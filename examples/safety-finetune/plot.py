@@ -35,7 +35,7 @@ def figures(diff: dict[str, Any]) -> list[dict[str, Any]]:
                     "high": rate["ci_high"] if rate["ci_high"] is not None else 0.0,
                     "count": rate["count"],
                     "n": rate["n"],
-                    "p": (block.get("mcnemar") or {}).get("p"),
+                    "p": (block.get("mcnemar") or {}).get("p_value"),
                 }
             )
     return out
@@ -80,11 +80,16 @@ def svg(rows: list[dict[str, Any]], title: str) -> str:
                 f"{row['rate']:.0%} ({row['count']}/{row['n']})</text>"
             )
         p = group[0]["p"]
-        caption = label + (f", McNemar p = {p:.2g}" if p is not None else "")
+        centre = left + g * group_w + group_w / 2
         parts.append(
-            f'<text x="{left + g * group_w + group_w / 2:.1f}" y="{height - bottom + 18}" '
-            f'text-anchor="middle">{escape(caption)}</text>'
+            f'<text x="{centre:.1f}" y="{height - bottom + 18}" text-anchor="middle">'
+            f"{escape(label)}</text>"
         )
+        if p is not None:
+            parts.append(
+                f'<text x="{centre:.1f}" y="{height - bottom + 33}" text-anchor="middle" '
+                f'fill="#555">McNemar p = {p:.2g}</text>'
+            )
     for i, side in enumerate(("a", "b")):
         lx = left + 10 + i * 170
         parts.append(
