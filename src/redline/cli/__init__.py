@@ -163,6 +163,7 @@ def main() -> None:
 
 from redline.cli import (  # noqa: E402  (they need the helpers above)
     attacks,
+    bundle,
     export,
     judges,
     labels,
@@ -187,6 +188,7 @@ def _add_commands() -> None:
     cli.add_command(labels.labels)
     cli.add_command(serve.serve)
     cli.add_command(export.export)
+    cli.add_command(bundle.bundle)
 
 
 _add_commands()
