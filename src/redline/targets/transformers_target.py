@@ -11,6 +11,7 @@ and calls to one model are serialised. Needs the ``train`` extra (PyTorch, Trans
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import threading
 import time
@@ -65,6 +66,13 @@ def check_params(params: dict[str, Any], where: str) -> None:
     temperature = params.get("temperature", 0)
     if not isinstance(temperature, int | float) or temperature < 0:
         raise ConfigError(f"transformers target: {where} temperature must be a number >= 0")
+
+
+def require_extra() -> None:
+    """Raise :class:`MissingExtraError`, naming the ``pip install``, without torch/transformers."""
+    missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingExtraError(f"{INSTALL_HINT}; missing: {', '.join(missing)}")
 
 
 class _LoadedModel:
@@ -125,6 +133,7 @@ class TransformersTarget:
                 "save_pretrained), and no gguf_file was given"
             )
         check_params(options.params, "param")
+        require_extra()
         self.n_threads = options.n_threads or os.cpu_count() or 1
 
     def _slot(self) -> _LoadedModel:
