@@ -90,9 +90,19 @@ class BehaviorSource(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> BehaviorSource:
-        if (self.builtin is None) == (self.file is None):
+        # a public set (harmbench, ...) takes both: its name and the user's copy of its file
+        if self.builtin is None and self.file is None:
             raise ValueError("give exactly one of 'builtin' or 'file'")
+        if self.builtin is not None and self.file is not None and self.columns is not None:
+            raise ValueError("'columns' is for your own CSV files, not a built-in set's file")
         return self
+
+
+def _public_set_names() -> tuple[str, ...]:
+    """The public behaviour sets a bare name in ``behaviors`` stands for (``[harmbench]``)."""
+    from redline.behaviors.public import PUBLIC_SETS
+
+    return tuple(PUBLIC_SETS)
 
 
 def _specs(name: str) -> list[Any]:
@@ -133,6 +143,8 @@ class Campaign(BaseModel):
                 out.append(item)
             elif item.startswith("builtin:"):
                 out.append(BehaviorSource(builtin=item.removeprefix("builtin:")))
+            elif item in _public_set_names():
+                out.append(BehaviorSource(builtin=item))
             else:
                 out.append(BehaviorSource(file=item))
         return out
@@ -387,7 +399,7 @@ def load_behaviors(sources: list[BehaviorSource], seed: int) -> list[Any]:
     seen: set[str] = set()
     for source in sources:
         loaded = (
-            load_builtin(source.builtin)
+            load_builtin(source.builtin, source.file)
             if source.builtin is not None
             else load_file(source.file or "", source.columns)
         )

@@ -154,12 +154,28 @@ def _looks_like_rows(value: str, columns: int) -> bool:
     return all(len(fields) == columns for fields in csv.reader(lines))
 
 
-def load_builtin(name: str) -> list[Behavior]:
-    """Load a behaviour set that ships with redline."""
-    if name not in BUILTIN_SETS:
+def builtin_names() -> tuple[str, ...]:
+    """Every built-in set: ``core`` and the public sets (:mod:`redline.behaviors.public`)."""
+    from redline.behaviors.public import PUBLIC_SETS
+
+    return BUILTIN_SETS + tuple(PUBLIC_SETS)
+
+
+def load_builtin(name: str, file: str | Path | None = None) -> list[Behavior]:
+    """Load a built-in set: ``core``, or a public set from ``file`` (its original format).
+
+    A public set that ships with redline is read from its shipped copy when ``file`` is None.
+    """
+    if name not in builtin_names():
         raise DataError(
-            f"unknown built-in behaviour set {name!r} (known: {', '.join(BUILTIN_SETS)})"
+            f"unknown built-in behaviour set {name!r} (known: {', '.join(builtin_names())})"
         )
+    if name not in BUILTIN_SETS:
+        from redline.behaviors.public import load_public
+
+        return load_public(name, file)
+    if file is not None:
+        raise DataError(f"the built-in set {name!r} takes no 'file'")
     resource = resources.files("redline.behaviors") / "data" / f"{name}.jsonl"
     with resources.as_file(resource) as path:
         return load_jsonl(Path(path))

@@ -163,6 +163,7 @@ def main() -> None:
 
 from redline.cli import (  # noqa: E402  (they need the helpers above)
     attacks,
+    behaviors,
     bundle,
     export,
     judges,
@@ -189,6 +190,7 @@ def _add_commands() -> None:
     cli.add_command(serve.serve)
     cli.add_command(export.export)
     cli.add_command(bundle.bundle)
+    cli.add_command(behaviors.behaviors)
 
 
 _add_commands()
