@@ -31,7 +31,7 @@ TABLES: dict[str, Table] = {
 }
 """Members holding one table's rows of the run (``run_id`` in every row)."""
 
-BUILTIN_LICENCES = {"core": "Apache-2.0 (written by the redline team; goals, not instructions)"}
+CORE_LICENCE = "Apache-2.0 (written by the redline team; goals, not instructions)"
 
 
 class BundleError(DataError):
@@ -64,6 +64,17 @@ def _redact_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
     return {**attempt, "transcript_json": json.dumps(transcript, ensure_ascii=False)}
 
 
+def _licence(builtin: str | None) -> str:
+    """The licence of a built-in behaviour set (the public sets' as recorded for them)."""
+    from redline.behaviors.public import PUBLIC_SETS
+
+    if builtin == "core":
+        return CORE_LICENCE
+    if builtin in PUBLIC_SETS:
+        return PUBLIC_SETS[builtin].licence
+    return "as given by its owner (not recorded)"
+
+
 def _behaviour_sources(config: dict[str, Any]) -> list[dict[str, Any]]:
     sources = []
     for item in config.get("behaviors") or []:
@@ -77,7 +88,7 @@ def _behaviour_sources(config: dict[str, Any]) -> list[dict[str, Any]]:
         sources.append(
             {
                 "source": f"builtin:{name}" if name else str(item.get("file")),
-                "licence": BUILTIN_LICENCES.get(name or "", "as given by its owner (not recorded)"),
+                "licence": _licence(name),
             }
         )
     return sources
