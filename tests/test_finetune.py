@@ -141,6 +141,7 @@ def test_a_tiny_fine_tune_on_an_export_is_served_by_the_transformers_target(tmp_
     data["target"] = {"type": "transformers", "model_path": str(finetuned), "n_threads": 2,
                       "params": {"max_tokens": 12}}  # fmt: skip
     data["behaviors"] = [str(behaviors_file(tmp_path / "one.jsonl", ROWS[:2]))]
+    data["limits"]["timeout_s"] = 300  # the first call (preflight's) loads the model
     result = run_cli("scan", str(write_config(tmp_path / "ft.yaml", data)), "--db", str(db))
     assert result.exit_code == 0, result.output
     (ft_run,) = db_rows(db, f"select id from runs where id != '{run_id}'")[0]
