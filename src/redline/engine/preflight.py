@@ -25,7 +25,7 @@ from typing import Any
 from redline.errors import CallError, PermanentCallError, RedlineError, TransientCallError
 from redline.model import Message
 
-IN_PROCESS = frozenset({"local", "python"})
+IN_PROCESS = frozenset({"local", "python", "transformers"})
 """Target types that run in this process: nothing to reach, so no preflight call."""
 PROMPT = "Reply with the single word OK."
 TRIES = 3
