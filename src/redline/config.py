@@ -51,6 +51,9 @@ class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     concurrency: int = Field(16, ge=1, le=4096)
+    adaptive_concurrency: bool = True
+    """Halve the calls in flight when a model answers 429 or 503 and grow them back one at a
+    time after that many successes, never above ``concurrency`` (AIMD); off: a fixed limit."""
     requests_per_minute: float | None = Field(None, gt=0)
     max_target_calls: int | None = Field(None, ge=1)
     timeout_s: float = Field(60.0, gt=0)

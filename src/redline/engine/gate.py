@@ -1,9 +1,10 @@
 """The call gate: everything between an attack and a model's ``chat``.
 
-Per target it holds a concurrency limit, a requests-per-minute limiter, the retry policy
-(exponential backoff with jitter on transient failures, honouring Retry-After), a per-call
-timeout, the call budget and the reply size cap; and it records every request, failed ones
-included, in the attempt's transcript.
+Per target it holds a concurrency limit (adaptive by default: halved on 429/503, grown back
+one call at a time, see :mod:`redline.engine.adaptive`), a requests-per-minute limiter, the
+retry policy (exponential backoff with jitter on transient failures, honouring Retry-After), a
+per-call timeout, the call budget and the reply size cap; and it records every request, failed
+ones included, in the attempt's transcript.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
+from redline.engine.adaptive import OVERLOAD_STATUSES, AdaptiveLimit
 from redline.engine.deadlines import Deadlines
 from redline.errors import BudgetExhausted, CallError, PermanentCallError, TransientCallError
 from redline.model import CallRecord, CallRole, Message, Reply, Transcript
@@ -54,6 +56,7 @@ class CallGate:
         *,
         role: CallRole = "target",
         concurrency: int = 16,
+        adaptive_concurrency: bool = True,
         requests_per_minute: float | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 4,
@@ -66,7 +69,7 @@ class CallGate:
     ) -> None:
         self.target = target
         self.role: CallRole = role
-        self.semaphore = asyncio.Semaphore(concurrency)
+        self.concurrency = AdaptiveLimit(concurrency, adaptive=adaptive_concurrency)
         self.limiter = AsyncLimiter(1, 60.0 / requests_per_minute) if requests_per_minute else None
         self.timeout_s = timeout_s
         self.deadlines = Deadlines(timeout_s)
@@ -97,6 +100,7 @@ class CallGate:
             target,
             role=role,
             concurrency=limits.concurrency,
+            adaptive_concurrency=limits.adaptive_concurrency,
             requests_per_minute=limits.requests_per_minute if rate_limited else None,
             timeout_s=limits.timeout_s,
             max_retries=limits.max_retries,
@@ -106,6 +110,11 @@ class CallGate:
             max_reply_chars=limits.max_reply_chars,
             budget=budget,
         )
+
+    @property
+    def concurrency_now(self) -> int:
+        """The calls allowed in flight now (below ``concurrency`` while the server pushes back)."""
+        return self.concurrency.limit
 
     def delay(self, retry_number: int, error: TransientCallError) -> float:
         """Seconds to wait before retry ``retry_number`` (1-based).
@@ -144,7 +153,9 @@ class CallGate:
         self, messages: Sequence[Message], params: dict[str, Any], transcript: Transcript
     ) -> Reply:
         self.budget.take()
-        async with self.semaphore:
+        slots = self.concurrency
+        epoch = await slots.acquire()
+        try:
             if self.limiter is not None:
                 await self.limiter.acquire()
             started_wall, started = time.time(), time.perf_counter()
@@ -159,9 +170,12 @@ class CallGate:
                 error: CallError = TransientCallError(f"timed out after {self.timeout_s:g} s")
             except CallError as exc:
                 error = exc
+                if exc.status in OVERLOAD_STATUSES:
+                    slots.overloaded(epoch)
             except Exception as exc:  # a target plugin's own bug or an unexpected library error
                 error = PermanentCallError(f"target raised {type(exc).__name__}: {exc}")
             else:
+                slots.succeeded()
                 transcript.calls.append(
                     CallRecord(
                         self.role, started_wall, time.perf_counter() - started, True, reply.usage
@@ -172,6 +186,8 @@ class CallGate:
                 return reply
             finally:
                 self.deadlines.finish(task)
+        finally:
+            slots.release()
         transcript.calls.append(
             CallRecord(
                 role=self.role,

@@ -25,6 +25,10 @@ Faults, injected deterministically by a marker in the prompt, or at random with 
 - ``[[fault:429x2]]`` fails the first 2 requests carrying that exact prompt, then answers: for
   testing that retries recover.
 
+A concurrency limit it enforces, as rate-limited APIs do: with ``max_concurrent`` set, a chat
+request that arrives while that many are already being answered gets a 429 with
+``Retry-After`` at once (``peak_in_flight`` records the most answered at the same time).
+
 Also: ``GET /v1/models``, ``GET /__stats`` (request counts), ``POST /__reset``, and a plain JSON
 application endpoint ``POST /app/chat`` (``{"prompt"}`` or ``{"messages"}`` in, ``{"output":
 {"text"}}`` out) for testing the ``http`` target.
@@ -84,6 +88,9 @@ class ServerConfig:
     any name is answered]."""
     api_key: str | None = None
     """When set, a request without ``Authorization: Bearer <api_key>`` gets a 401."""
+    max_concurrent: int | None = None
+    """When set, a request beyond this many in flight gets a 429 with ``Retry-After`` [default:
+    no limit]."""
 
 
 class _State:
@@ -98,6 +105,9 @@ class _State:
         self.bodies: deque[Any] = deque(maxlen=1000)
         """The JSON bodies of the last chat requests (for tests of what a client sends)."""
         self.rules = [(re.compile(p, re.IGNORECASE), r) for p, r in config.rules]
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        """The most requests answered at once (those refused for ``max_concurrent`` excluded)."""
 
 
 STATE: web.AppKey[_State] = web.AppKey("state", _State)
@@ -192,6 +202,14 @@ async def _flood() -> Any:
         yield chunk
 
 
+def _rate_limited(config: ServerConfig) -> web.Response:
+    return web.json_response(
+        {"error": {"message": "rate limited", "type": "rate_limit"}},
+        status=429,
+        headers={"Retry-After": f"{config.retry_after_s:g}"},
+    )
+
+
 def make_app(config: ServerConfig | None = None) -> web.Application:
     """The aiohttp application (mount it, or run it with :func:`serve`)."""
     state = _State(config or ServerConfig())
@@ -200,18 +218,28 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
     async def answer(
         prompt: str, conversation: str | None = None, headers: Any = None
     ) -> tuple[web.Response | None, str | None]:
-        """Apply latency and faults; return an early response, or the reply text."""
+        """Apply the concurrency limit, latency and faults; an early response, or the reply."""
         state.requests += 1
+        limit = state.config.max_concurrent
+        if limit is not None and state.in_flight >= limit:
+            state.by_status[429] += 1
+            return _rate_limited(state.config), None
+        state.in_flight += 1
+        state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+        try:
+            return await _answer(prompt, conversation, headers)
+        finally:
+            state.in_flight -= 1
+
+    async def _answer(
+        prompt: str, conversation: str | None = None, headers: Any = None
+    ) -> tuple[web.Response | None, str | None]:
         if state.config.latency_ms:
             await asyncio.sleep(state.config.latency_ms / 1000)
         fault = _pick_fault(state, prompt)
         response: web.Response | None = None
         if fault == "429":
-            response = web.json_response(
-                {"error": {"message": "rate limited", "type": "rate_limit"}},
-                status=429,
-                headers={"Retry-After": f"{state.config.retry_after_s:g}"},
-            )
+            response = _rate_limited(state.config)
         elif fault == "500":
             response = web.json_response({"error": {"message": "internal error"}}, status=500)
         elif fault == "timeout":
@@ -280,6 +308,7 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
         return web.json_response(
             {
                 "requests": state.requests,
+                "peak_in_flight": state.peak_in_flight,
                 "by_status": {str(k): v for k, v in state.by_status.items()},
             }
         )
@@ -288,6 +317,7 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
         state.requests = 0
         state.by_status.clear()
         state.marker_hits.clear()
+        state.peak_in_flight = 0
         return web.json_response({"ok": True})
 
     app.router.add_post("/v1/chat/completions", chat_completions)
@@ -326,6 +356,16 @@ class RunningServer:
     def requests(self) -> int:
         """Requests received so far."""
         return self.app[STATE].requests
+
+    @property
+    def by_status(self) -> dict[int, int]:
+        """Responses sent so far, by HTTP status."""
+        return dict(self.app[STATE].by_status)
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests answered at once so far."""
+        return self.app[STATE].peak_in_flight
 
     @property
     def bodies(self) -> list[Any]:
