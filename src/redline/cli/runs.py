@@ -47,9 +47,9 @@ def _run_asr(store, row: dict) -> dict:
     judge = judges[0] if judges else None
     tally = Tally()
     if judge is not None:
-        for outcome in store.outcomes(row["id"], judge):
+        for outcome, n in store.outcome_counts(row["id"], judge):
             if not outcome.benign:
-                tally.add(outcome.outcome)
+                tally.add(outcome.outcome, n=n)
     figures = tally.as_dict()
     return {
         "judge": judge,

@@ -12,6 +12,9 @@ import math
 import random
 from collections import Counter
 from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def mcnemar(b: int, c: int) -> dict[str, float | int | str | None]:
@@ -38,17 +41,31 @@ def tokens(text: str) -> list[str]:
 
 
 def ngrams(words: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
-    """Counts of the ``n``-grams of ``words``."""
-    return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    """Counts of the ``n``-grams of ``words`` (in the order they first occur)."""
+    # zip of shifted views: the same tuples, in the same order, as slicing at each index
+    return Counter(zip(*(words[i:] for i in range(n)), strict=False))
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
     """Unique ``n``-grams over all ``n``-grams in ``texts`` (0 when there are none)."""
-    counts: Counter[tuple[str, ...]] = Counter()
-    for text in texts:
-        counts.update(ngrams(tokens(text), n))
-    total = sum(counts.values())
-    return len(counts) / total if total else 0.0
+    return distinct_ns([tokens(text) for text in texts], (n,))[n]
+
+
+def distinct_ns(token_lists: Sequence[Sequence[str]], ns: Sequence[int]) -> dict[int, float]:
+    """:func:`distinct_n` for each ``n`` in ``ns``, of texts already split by :func:`tokens`.
+
+    One set of the distinct ``n``-grams per ``n`` and a count of all of them: no counts kept.
+    """
+    figures = {}
+    for n in ns:
+        seen: set[tuple[str, ...]] = set()
+        total = 0
+        for words in token_lists:
+            if len(words) >= n:
+                total += len(words) - n + 1
+                seen.update(zip(*(words[i:] for i in range(n)), strict=False))
+        figures[n] = len(seen) / total if total else 0.0
+    return figures
 
 
 def bleu(hypothesis: Sequence[str], references: Sequence[Sequence[str]], max_n: int = 4) -> float:
@@ -82,7 +99,7 @@ SELF_BLEU_SEED = 0
 """The seed of that sample, so the same texts always give the same figure."""
 
 
-def fixed_sample(texts: Sequence[str], limit: int, seed: int = SELF_BLEU_SEED) -> list[str]:
+def fixed_sample(texts: Sequence[T], limit: int, seed: int = SELF_BLEU_SEED) -> list[T]:
     """``limit`` of ``texts`` drawn with a fixed seed, kept in their order (all when fewer)."""
     if len(texts) <= limit:
         return list(texts)
@@ -103,6 +120,17 @@ def self_bleu(
     the second largest.
     """
     sample = [tokens(t) for t in fixed_sample(texts, limit, seed)]
+    return self_bleu_of_tokens(sample, max_n, limit, seed)
+
+
+def self_bleu_of_tokens(
+    token_lists: Sequence[Sequence[str]],
+    max_n: int = 4,
+    limit: int = SELF_BLEU_SAMPLE,
+    seed: int = SELF_BLEU_SEED,
+) -> float | None:
+    """:func:`self_bleu` of texts already split by :func:`tokens`."""
+    sample = fixed_sample(token_lists, limit, seed)
     if len(sample) < 2:
         return None
     grams = [[ngrams(words, n) for n in range(1, max_n + 1)] for words in sample]

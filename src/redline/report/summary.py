@@ -9,8 +9,14 @@ from redline.config import match_judge_label
 from redline.errors import StoreError
 from redline.report.correction import apply_correction
 from redline.report.errors import error_causes
-from redline.report.metrics import summarize
-from redline.report.stats import SELF_BLEU_SAMPLE, SELF_BLEU_SEED, distinct_n, self_bleu
+from redline.report.metrics import summarize_counted
+from redline.report.stats import (
+    SELF_BLEU_SAMPLE,
+    SELF_BLEU_SEED,
+    distinct_ns,
+    self_bleu_of_tokens,
+    tokens,
+)
 from redline.store import Store
 from redline.store.records import OutcomeRow
 
@@ -23,17 +29,18 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     """
     run = store.get_run(run_id)
     judges = json.loads(run["judges_json"])
-    rows = store.outcomes(run_id)
-    judged_by = sorted({row.judge for row in rows} | set(judges))
+    # identical verdict rows grouped in SQL: a few hundred (row, count) pairs, not one per verdict
+    counted = store.outcome_counts(run_id)
+    judged_by = sorted({row.judge for row, _ in counted} | set(judges))
     judge = match_judge_label(judge, judged_by) if judge else judges[0]
     if judge not in judged_by:
         raise StoreError(f"run {run_id} has no verdicts from judge {judge!r} (has: {judged_by})")
-    by_judge: dict[str, list[OutcomeRow]] = {name: [] for name in judged_by}
-    for row in rows:
-        by_judge[row.judge].append(row)
-    per_judge = {name: summarize(judge_rows, name) for name, judge_rows in by_judge.items()}
-    unsafe_ids = {row.id for row in by_judge[judge] if row.outcome == "unsafe"}
-    error_ids = {row.id for row in by_judge[judge] if row.outcome == "error"}
+    by_judge: dict[str, list[tuple[OutcomeRow, int]]] = {name: [] for name in judged_by}
+    for row, n in counted:
+        by_judge[row.judge].append((row, n))
+    per_judge = {name: summarize_counted(pairs, name) for name, pairs in by_judge.items()}
+    ids = store.verdict_ids(run_id, judge, ("unsafe", "error"))
+    unsafe_ids, error_ids = ids["unsafe"], ids["error"]
     diversity, success_at_n, failed = _attempt_figures(store, run_id, unsafe_ids, error_ids)
     summary = {
         "run_id": run_id,
@@ -45,7 +52,7 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
         "config": json.loads(run["config_json"]),
         "seed": run["seed"],
         "plan_size": run["plan_size"],
-        "stored_attempts": len({row.id for row in rows}),
+        "stored_attempts": store.judged_attempt_count(run_id),
         "judges": judged_by,
         **per_judge[judge],
         "judge_comparison": {
@@ -103,12 +110,15 @@ def _error_causes(
 
 
 def _prompt_diversity(prompts: list[str]) -> dict[str, Any]:
+    """Self-BLEU (on a fixed sample), distinct-1 and distinct-2 of ``prompts``, split once."""
+    split = [tokens(prompt) for prompt in prompts]
+    distinct = distinct_ns(split, (1, 2)) if prompts else {1: None, 2: None}
     return {
         "prompts": len(prompts),
-        "self_bleu": self_bleu(prompts),
+        "self_bleu": self_bleu_of_tokens(split),
         "self_bleu_of": min(len(prompts), SELF_BLEU_SAMPLE) if len(prompts) > 1 else 0,
-        "distinct_1": distinct_n(prompts, 1) if prompts else None,
-        "distinct_2": distinct_n(prompts, 2) if prompts else None,
+        "distinct_1": distinct[1],
+        "distinct_2": distinct[2],
     }
 
 
