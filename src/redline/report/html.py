@@ -181,8 +181,8 @@ def _rate_bars(
 
 def _findings(store: Store, run_id: str, judge: str, redact: bool) -> list[dict[str, Any]]:
     """The unsafe attempts (by ``judge``), most categories first, with their transcripts."""
-    verdicts = {row.id: row for row in store.outcomes(run_id, judge) if row.outcome == "unsafe"}
-    rationale = store.verdict_rationales(run_id, judge, set(verdicts))
+    verdicts = store.verdict_ids(run_id, judge, ("unsafe",))["unsafe"]
+    rationale = store.verdict_rationales(run_id, judge, verdicts)
     chosen: list[dict[str, Any]] = []
     seen_categories: dict[str, int] = {}
     for attempt in store.iter_attempts(run_id):
