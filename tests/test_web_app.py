@@ -118,6 +118,12 @@ def test_state_changing_requests_need_the_csrf_header(tmp_path: Path):
     assert right.status in (404, 405)  # past the protections; no such route
 
 
+def test_a_huge_body_is_refused_before_it_is_read(tmp_path: Path):
+    with live_app(WebSettings(db=str(tmp_path / "s.db"))) as app:
+        huge = app.client().post("/api/playground/send", {"messages": ["x" * 3_000_000]})
+    assert huge.status == 413 and "too large" in huge.text
+
+
 def test_read_only_refuses_every_change(tmp_path: Path):
     with live_app(WebSettings(db=str(tmp_path / "s.db"), read_only=True)) as app:
         client = app.client()

@@ -10,6 +10,7 @@
   origin: model output is escaped by the templates, and even markup that slipped through could
   neither run nor load anything. No framing, no sniffing, no referrer.
 - **Read-only.** With ``--read-only`` every state-changing request is refused (403).
+- **Size.** A request body over :data:`MAX_BODY_BYTES` (by its Content-Length) is refused (413).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_BODY_BYTES = 2 * 1024 * 1024
+"""The largest request body accepted (a playground conversation, a label): 2 MiB."""
 TOKEN_COOKIE = "redline_token"
 
 SECURITY_HEADERS = {
@@ -83,6 +86,11 @@ class SecurityMiddleware(BaseHTTPMiddleware):
             return None
         if settings.read_only:
             return PlainTextResponse("this redline app is read-only", status_code=403)
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return PlainTextResponse(
+                f"request body too large (at most {MAX_BODY_BYTES} bytes)", status_code=413
+            )
         origin = request.headers.get("origin")
         if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
             return PlainTextResponse("cross-origin request refused", status_code=403)
