@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ from redline.web import WebSettings
 from redline.web.security import CONTENT_SECURITY_POLICY
 from redline.web.settings import is_loopback
 from webapp import browser_page, live_app, needs_chromium
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
 
 HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
 
@@ -119,9 +126,45 @@ def test_state_changing_requests_need_the_csrf_header(tmp_path: Path):
 
 
 def test_a_huge_body_is_refused_before_it_is_read(tmp_path: Path):
+    import http.client
+
     with live_app(WebSettings(db=str(tmp_path / "s.db"))) as app:
-        huge = app.client().post("/api/playground/send", {"messages": ["x" * 3_000_000]})
-    assert huge.status == 413 and "too large" in huge.text
+        conn = http.client.HTTPConnection("127.0.0.1", app.settings.port, timeout=30)
+        conn.putrequest("POST", "/api/playground/send")
+        conn.putheader("Content-Length", "3000000")  # declared, never sent
+        conn.putheader("X-CSRF-Token", app.settings.csrf_token)
+        conn.endheaders()
+        reply = conn.getresponse()
+        text = reply.read().decode()
+    assert reply.status == 413 and "too large" in text
+
+
+def test_a_huge_chunked_body_is_cut_off_while_it_is_read(tmp_path: Path):
+    import http.client
+
+    def chunks():
+        # a little over the 2 MiB limit: what the server never reads fits in the socket buffers
+        for _ in range(22):
+            yield b"1," * 50_000
+
+    with live_app(WebSettings(db=str(tmp_path / "s.db"))) as app:
+        conn = http.client.HTTPConnection("127.0.0.1", app.settings.port, timeout=30)
+        conn.request(
+            "POST", "/api/playground/send", body=chunks(), encode_chunked=True,
+            headers={"X-CSRF-Token": app.settings.csrf_token, "Content-Type": "application/json"},
+        )  # fmt: skip
+        reply = conn.getresponse()
+        text = reply.read().decode()
+    assert reply.status == 413 and "too large" in text
+
+
+def test_a_token_link_never_redirects_to_another_site(tmp_path: Path):
+    settings = WebSettings(db=str(tmp_path / "s.db"), token="tok")
+    with live_app(settings) as app:
+        client = app.client()
+        client.opener = urllib.request.build_opener(_NoRedirect)
+        reply = client.get("//evil.example/?token=tok")
+    assert reply.status == 303 and reply.headers["location"] == "/evil.example/"
 
 
 def test_read_only_refuses_every_change(tmp_path: Path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -315,6 +317,30 @@ def test_read_only_turns_the_playground_off(server: RunningServer, tmp_path: Pat
             assert client.post(f"/api/playground/{path}", {}).status == 403
         assert server.requests == 0
         assert not (tmp_path / "b.jsonl").exists()
+
+
+def test_bad_input_is_a_400_never_a_crash(live: LiveApp) -> None:
+    client = live.client()
+    messages = [{"role": "user", "content": "hello"}]
+    for calls in ([{"started_at": "abc"}], [{"prompt_tokens": 1e308}], [{"status": {"x": 1}}],
+                  [{"unknown": 1}]):  # fmt: skip
+        body = {"messages": messages, "category": "privacy", "calls": calls}
+        reply = client.post("/api/playground/save-attempt", body)
+        assert reply.status == 400 and "calls" in reply.json()["error"], reply.text
+    # an option cannot swap the attack for one the playground does not offer
+    swapped = client.post(
+        "/api/playground/transform", {"attack": "rot13", "options": {"name": "pair"}, "text": "x"}
+    )
+    assert swapped.status == 400 and "name" in swapped.json()["error"]
+    nested = urllib.request.Request(
+        live.url + "/api/playground/send",
+        data=b"[" * 100_000,
+        method="POST",
+        headers={"X-CSRF-Token": live.settings.csrf_token, "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(nested, timeout=30)
+    assert info.value.code == 400
 
 
 def test_posts_need_the_csrf_header(live: LiveApp) -> None:

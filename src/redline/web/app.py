@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from redline.store import Store
 from redline.web import explorer, labelling, playground, runs
 from redline.web.figures import FigureCache
-from redline.web.security import SecurityMiddleware
+from redline.web.security import BodyLimitMiddleware, SecurityMiddleware
 from redline.web.settings import WebSettings
 from redline.web.templating import STATIC
 
@@ -43,6 +43,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> Starlette:
         middleware=[
             Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts()),
             Middleware(SecurityMiddleware, settings=settings),
+            Middleware(BodyLimitMiddleware),
         ],
         lifespan=lifespan,
     )

@@ -237,7 +237,7 @@ async def save_label(request: Request) -> Response:
         return _error(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
     try:
         body = json.loads(raw or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         return _error("the request body is not JSON", 400, "body")
     if not isinstance(body, dict):
         return _error("the request body must be a JSON object", 400, "body")
@@ -258,8 +258,8 @@ async def save_label(request: Request) -> Response:
         )
     except LabelError as exc:
         return _error(str(exc), 400, exc.field)
-    except StoreError as exc:
-        return _error(str(exc), 404)
+    except StoreError:  # its message names the database: say only what is missing
+        return _error(f"no attempt {attempt_id!r} in run {run_id!r}", 404)
     return JSONResponse(label.to_dict())
 
 

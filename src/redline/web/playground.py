@@ -18,7 +18,6 @@ Calls go through the same :class:`~redline.engine.gate.CallGate` as scans (see
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -80,10 +79,22 @@ class SendIn(ExchangeIn):
     """``/send``: the last message must be the person's."""
 
 
+class CallIn(_Body):
+    """One target request the page made (its copy from a ``/send`` answer)."""
+
+    started_at: float = Field(0.0, ge=0, le=1e11)
+    latency_s: float = Field(0.0, ge=0, le=1e6)
+    ok: bool = False
+    prompt_tokens: int = Field(0, ge=0, le=10**9)
+    completion_tokens: int = Field(0, ge=0, le=10**9)
+    status: int | None = Field(None, ge=0, le=999)
+    error: str | None = Field(None, max_length=10_000)
+
+
 class SaveAttemptIn(ExchangeIn):
     """``/save-attempt``: plus the target requests made, and the last send's failure."""
 
-    calls: list[dict[str, Any]] = []
+    calls: list[CallIn] = Field(default_factory=list, max_length=1000)
     error: str | None = None
 
 
@@ -131,8 +142,8 @@ async def _body(request: Request, model: type[_Body]) -> Any:
     """The request's JSON body validated as ``model``; :class:`PlaygroundError` if it is not."""
     try:
         data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PlaygroundError("the request body is not JSON") from exc
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, nested too deep
+        raise PlaygroundError("the request body is not JSON (or is nested too deeply)") from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -194,7 +205,9 @@ async def save_attempt(request: Request) -> Response:
     try:
         body: SaveAttemptIn = await _body(request, SaveAttemptIn)
         result = await pg.save_attempt(
-            body.exchange(pg.default_system), call_records(body.calls), body.error
+            body.exchange(pg.default_system),
+            call_records([call.model_dump() for call in body.calls]),
+            body.error,
         )
     except PlaygroundError as exc:
         return error(str(pg.scrub(str(exc))), exc.status)

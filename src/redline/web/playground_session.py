@@ -357,8 +357,10 @@ class Playground:
             raise PlaygroundError(
                 f"unknown attack {attack!r}: the playground offers {', '.join(sorted(offered))}"
             )
+        if "name" in options:
+            raise PlaygroundError("options: 'name' is not an option (the attack is `attack`)")
         try:
-            built = registry.build("attack", {"name": attack, **options}).obj
+            built = registry.build("attack", {**options, "name": attack}).obj
         except PluginError as exc:
             raise PlaygroundError(str(exc)) from exc
         rng = random.Random(seed if seed is not None else secrets.randbits(32))

@@ -10,7 +10,8 @@
   origin: model output is escaped by the templates, and even markup that slipped through could
   neither run nor load anything. No framing, no sniffing, no referrer.
 - **Read-only.** With ``--read-only`` every state-changing request is refused (403).
-- **Size.** A request body over :data:`MAX_BODY_BYTES` (by its Content-Length) is refused (413).
+- **Size.** A request body over :data:`MAX_BODY_BYTES` is refused (413): by its Content-Length
+  before it is read, and by counting when it has none (:class:`BodyLimitMiddleware`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from __future__ import annotations
 import hmac
 from urllib.parse import urlencode, urlsplit
 
+from starlette.exceptions import HTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from redline.web.settings import WebSettings
 
@@ -45,6 +47,38 @@ SECURITY_HEADERS = {
 
 def _same(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
+
+
+class BodyLimitMiddleware:
+    """Stop reading a request body past ``limit`` bytes, whatever its headers say (413).
+
+    The Content-Length check in :class:`SecurityMiddleware` refuses a declared large body
+    before anything is read; this counts the bytes as they arrive, so a chunked upload cannot
+    go past the limit either. The 413 is raised from ``receive``, inside the handler that reads
+    the body, and turned into a response by Starlette's exception handling.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with a ``receive`` that counts the body's bytes."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(413, f"request body too large (at most {self.limit} bytes)")
+            return message
+
+        await self.app(scope, limited, send)
 
 
 class SecurityMiddleware(BaseHTTPMiddleware):
@@ -101,7 +135,8 @@ class SecurityMiddleware(BaseHTTPMiddleware):
     def _remember_token(self, request: Request) -> Response:
         """Set the token cookie and drop the token from the address bar."""
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-        url = request.url.path + ("?" + urlencode(rest) if rest else "")
+        # one leading slash: ``//host/`` would send the browser to another site
+        url = "/" + request.url.path.lstrip("/") + ("?" + urlencode(rest) if rest else "")
         response = RedirectResponse(url, status_code=303)
         response.set_cookie(
             TOKEN_COOKIE, self.settings.token or "", httponly=True, samesite="strict"
