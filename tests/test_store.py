@@ -189,3 +189,21 @@ def test_credentials_in_the_base_url_never_reach_the_store(server, tmp_path: Pat
     assert PASSWORD not in dump and basic not in dump
     target = json.loads(db_rows(db, "select target_json from runs")[0][0])
     assert "<redacted>" in target["base_url"]
+
+
+def test_literal_credential_headers_are_secrets_and_plain_headers_are_not():
+    from redline.engine.redaction import target_secrets
+
+    spec = {
+        "type": "http",
+        "url": "http://127.0.0.1:9/x",
+        "headers": {
+            "Authorization": "Bearer sk-literal-123456",
+            "X-Api-Key": "literal-key-value",
+            "Content-Type": "application/json",
+            "X-Short-Token": "abc",
+        },
+    }
+    found = target_secrets(spec)
+    assert {"Bearer sk-literal-123456", "sk-literal-123456", "literal-key-value"} <= found
+    assert "application/json" not in found and "abc" not in found

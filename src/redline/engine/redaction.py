@@ -24,7 +24,9 @@ def target_secrets(spec: dict[str, Any]) -> set[str]:
     """The secret values a target spec resolves to.
 
     The value of the ``api_key_env`` variable; the values of the ``${NAME}`` variables used in
-    header values; the credentials of a URL option (``base_url``, ``url``): the password (or a
+    header values; a literal value written in the config for a header named like a credential
+    (authorization, key, token, secret, cookie, session, password; 8 characters or more); the
+    credentials of a URL option (``base_url``, ``url``): the password (or a
     user name given alone, a token) and the Basic credentials a client derives from them;
     the value of a query parameter named like a key or token.
     """
@@ -34,14 +36,35 @@ def target_secrets(spec: dict[str, Any]) -> set[str]:
         found.add(os.environ[env_name])
     headers = spec.get("headers")
     if isinstance(headers, dict):
-        for value in headers.values():
-            for name in ENV_REF.findall(str(value)):
+        for header, value in headers.items():
+            names = ENV_REF.findall(str(value))
+            for name in names:
                 if os.environ.get(name):
                     found.add(os.environ[name])
+            if not names and _secret_header(str(header)) and len(str(value)) >= MIN_LITERAL:
+                found |= _literal_secrets(str(value))
     for key in ("base_url", "url"):
         url = spec.get(key)
         if isinstance(url, str):
             found |= _url_secrets(url)
+    return found
+
+
+SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie", "session", "password")
+MIN_LITERAL = 8
+"""A literal value shorter than this is not taken as a secret (it would redact common words)."""
+
+
+def _secret_header(name: str) -> bool:
+    return any(word in name.lower() for word in SECRET_HEADER_WORDS)
+
+
+def _literal_secrets(value: str) -> set[str]:
+    """A literal secret header value, and its token after a scheme (``Bearer sk-...``)."""
+    found = {value}
+    scheme, _, token = value.partition(" ")
+    if token and scheme.isalpha() and len(token) >= MIN_LITERAL:
+        found.add(token)
     return found
 
 
