@@ -291,3 +291,23 @@ def test_the_server_limit_leaves_other_modes_alone():
         ok, failed, seen = hammer(srv.base_url, adaptive=True, calls=100)
         assert srv.by_status == {200: 100}
     assert (ok, failed) == (100, 0) and set(seen) == {32}
+
+
+def test_the_progress_bar_shows_the_live_concurrency():
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from redline.cli.scan import _progress
+    from redline.engine.adaptive import AdaptiveLimit
+
+    progress, on_result, on_gate = _progress(10, 0, Console(), enabled=False)
+    limit = AdaptiveLimit(16)
+    on_gate(SimpleNamespace(concurrency=limit))
+    verdict = SimpleNamespace(outcome=SimpleNamespace(value="safe"))
+    on_result(SimpleNamespace(verdicts=[verdict]))
+    (task,) = progress.tasks
+    assert task.fields["concurrency"] == "in flight 0/16"
+    limit.overloaded(limit.epoch)
+    on_result(SimpleNamespace(verdicts=[verdict]))
+    assert progress.tasks[0].fields["concurrency"] == "in flight 0/8 (max 16)"

@@ -88,7 +88,8 @@ def _progress(total: int, done_before: int, console: Any, enabled: bool):
         MofNCompleteColumn(),
         TextColumn(
             "[red]unsafe {task.fields[unsafe]}[/] [green]safe {task.fields[safe]}[/] "
-            "[yellow]error {task.fields[error]}[/] [cyan]benign {task.fields[benign]}[/]"
+            "[yellow]error {task.fields[error]}[/] [cyan]benign {task.fields[benign]}[/] "
+            "[dim]{task.fields[concurrency]}[/]"
         ),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
@@ -96,9 +97,23 @@ def _progress(total: int, done_before: int, console: Any, enabled: bool):
         disable=not enabled,
     )
     task = progress.add_task(
-        "scan", total=total, completed=done_before, unsafe=0, safe=0, error=0, benign=0
-    )
+        "scan", total=total, completed=done_before, unsafe=0, safe=0, error=0, benign=0,
+        concurrency="",
+    )  # fmt: skip
     counts = {"unsafe": 0, "safe": 0, "error": 0, "benign": 0}
+    gates: list[Any] = []
+
+    def on_gate(gate: Any) -> None:
+        gates.append(gate)
+
+    def concurrency() -> str:
+        """``in flight 12/16``: the live concurrency limit, below the maximum under pushback."""
+        if not gates:
+            return ""
+        limit = gates[0].concurrency
+        return f"in flight {limit.in_flight}/{limit.limit}" + (
+            f" (max {limit.maximum})" if limit.limit < limit.maximum else ""
+        )
 
     def on_result(result: Any) -> None:
         outcome = result.verdicts[0].outcome.value
@@ -111,9 +126,10 @@ def _progress(total: int, done_before: int, console: Any, enabled: bool):
             safe=counts["safe"],
             error=counts["error"],
             benign=counts["benign"],
+            concurrency=concurrency(),
         )
 
-    return progress, on_result
+    return progress, on_result, on_gate
 
 
 @click.command()
@@ -200,11 +216,11 @@ def scan(
         + (f", {done_before} already stored" if done_before else "")
         + f", judge [bold]{markup_safe(prepared.primary_judge)}[/]"
     )
-    progress, on_result = _progress(
+    progress, on_result, on_gate = _progress(
         len(prepared.plan), done_before, console, enabled=not no_progress
     )
     with progress:
-        stats = asyncio.run(execute_run(store, prepared, on_result=on_result))
+        stats = asyncio.run(execute_run(store, prepared, on_result=on_result, on_gate=on_gate))
 
     out = summary_console()
     summary = run_summary(store, prepared.run_id)

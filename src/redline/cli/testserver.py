@@ -45,6 +45,12 @@ from redline.cli import user_errors
 @click.option(
     "--retry-after", default=1.0, show_default=True, type=float, help="Retry-After on 429s."
 )
+@click.option(
+    "--max-concurrent",
+    type=click.IntRange(1),
+    help="Answer 429 (with Retry-After) to a request beyond this many in flight: a rate-limited "
+    "API, to try adaptive concurrency against.",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @user_errors
 def testserver(
@@ -57,6 +63,7 @@ def testserver(
     latency_ms: float,
     faults: tuple[str, ...],
     retry_after: float,
+    max_concurrent: int | None,
     seed: int,
 ) -> None:
     """Serve an OpenAI-compatible test endpoint at http://HOST:PORT/v1.
@@ -77,11 +84,15 @@ def testserver(
       redline testserver --port 8000 --mode refuse --refuse-keyword bomb
       redline testserver --mode script --rule 'recipe=Here is the recipe.' --reply 'No.'
       redline testserver --fault 429=0.1 --fault timeout=0.01
+      redline testserver --latency-ms 50 --max-concurrent 4
     """  # noqa: D301 (a real backspace: click's marker for a paragraph kept as written)
     from redline.errors import ConfigError
     from redline.testserver import FAULTS, ServerConfig, serve
 
-    config = ServerConfig(mode=mode, latency_ms=latency_ms, retry_after_s=retry_after, seed=seed)
+    config = ServerConfig(
+        mode=mode, latency_ms=latency_ms, retry_after_s=retry_after, seed=seed,
+        max_concurrent=max_concurrent,
+    )  # fmt: skip
     if reply is not None:
         config.reply = reply
     if refuse_keywords:

@@ -13,6 +13,7 @@ import json
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,9 +245,13 @@ async def execute_run(
     prepared: PreparedRun,
     *,
     on_result: ResultCallback | None = None,
+    on_gate: Callable[[CallGate], None] | None = None,
     handle_sigint: bool = True,
 ) -> RunStats:
     """Execute the pending attempts; the run's status is stored whatever happens.
+
+    ``on_gate`` is handed the target's gate before the first call (a progress display reads
+    its live concurrency, ``gate.concurrency_now``).
 
     With ``handle_sigint``, SIGINT and SIGTERM stop the run gracefully (status
     ``interrupted``; the signal is in the stats). When anything could not be stored the status
@@ -256,6 +261,8 @@ async def execute_run(
     target = build_target(campaign.target)
     budget = Budget(limits.max_target_calls, used=prepared.calls_used)
     gate = CallGate.from_limits(target, limits, budget=budget, rate_limited=True)
+    if on_gate is not None:
+        on_gate(gate)
     models = judge_models_for(prepared.judges, limits)
     attacker_gate, scorer = _attacker_roles(campaign, limits, models)
     writer = store.writer(
