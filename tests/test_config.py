@@ -82,3 +82,27 @@ def test_cli_config_errors_exit_2_without_traceback(tmp_path: Path, db: Path):
     assert "Traceback" not in result.output
     result = run_cli("scan", str(tmp_path / "nope.yaml"), "--db", str(db))
     assert result.exit_code == 2 and "cannot read config file" in result.output
+
+
+def test_attacker_and_judge_models_can_have_their_own_limits():
+    from redline.config import parse_campaign
+    from redline.engine.campaign import named_judge
+    from redline.engine.judging import judge_models_for
+
+    campaign = parse_campaign(
+        {
+            "target": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"},
+            "limits": {"concurrency": 32},
+            "judge_limits": {"concurrency": 2, "timeout_s": 120},
+        }
+    )
+    assert campaign.limits_for("target").concurrency == 32
+    assert campaign.limits_for("attacker").concurrency == 32  # not given: the run's limits
+    assert campaign.limits_for("judge").concurrency == 2
+    judge = named_judge(
+        {"name": "rubric", "model": {"type": "openai", "base_url": "http://127.0.0.1:9/v1",
+                                     "model": "j"}}
+    )  # fmt: skip
+    models = judge_models_for([judge], campaign.limits_for("judge"))
+    ((gate, _target),) = models.pairs
+    assert gate.concurrency.maximum == 2

@@ -118,6 +118,14 @@ class Campaign(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def limits_for(self, role: str) -> Limits:
+        """The limits of one role's models: ``target``, ``attacker``, ``judge`` (and scorer)."""
+        if role == "attacker" and self.attacker_limits is not None:
+            return self.attacker_limits
+        if role == "judge" and self.judge_limits is not None:
+            return self.judge_limits
+        return self.limits
+
     name: str | None = None
     target: dict[str, Any]
     attacker: dict[str, Any] | None = None
@@ -134,6 +142,12 @@ class Campaign(BaseModel):
         default_factory=lambda: [copy.deepcopy(DEFAULT_JUDGE)], min_length=1
     )
     limits: Limits = Field(default_factory=Limits)
+    attacker_limits: Limits | None = None
+    """Limits of the attacker model [default: ``limits``]: its own provider's concurrency,
+    timeout and retries (the run's budget and rate limit stay the target's)."""
+    judge_limits: Limits | None = None
+    """Limits of the judge models (guards, rubric, the attack loops' scorer) [default:
+    ``limits``]."""
     seed: int = Field(0, ge=0, le=MAX_SEED)
     """Any integer from 0 to 2**63 - 1 (the store keeps it as a signed 64-bit integer)."""
     repeats: int = Field(1, ge=1, le=1000)

@@ -263,8 +263,8 @@ async def execute_run(
     gate = CallGate.from_limits(target, limits, budget=budget, rate_limited=True)
     if on_gate is not None:
         on_gate(gate)
-    models = judge_models_for(prepared.judges, limits)
-    attacker_gate, scorer = _attacker_roles(campaign, limits, models)
+    models = judge_models_for(prepared.judges, campaign.limits_for("judge"))
+    attacker_gate, scorer = _attacker_roles(campaign, campaign.limits_for("attacker"), models)
     writer = store.writer(
         prepared.run_id,
         judge_specs={j.label: j.spec.spec_sha256 for j in prepared.judges if j.spec is not None},
