@@ -92,8 +92,8 @@ def test_attacker_and_judge_models_can_have_their_own_limits():
     campaign = parse_campaign(
         {
             "target": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"},
-            "limits": {"concurrency": 32},
-            "judge_limits": {"concurrency": 2, "timeout_s": 120},
+            "limits": {"concurrency": 32, "requests_per_minute": 600},
+            "judge_limits": {"concurrency": 2, "timeout_s": 120, "requests_per_minute": 60},
         }
     )
     assert campaign.limits_for("target").concurrency == 32
@@ -103,6 +103,8 @@ def test_attacker_and_judge_models_can_have_their_own_limits():
         {"name": "rubric", "model": {"type": "openai", "base_url": "http://127.0.0.1:9/v1",
                                      "model": "j"}}
     )  # fmt: skip
-    models = judge_models_for([judge], campaign.limits_for("judge"))
+    models = judge_models_for([judge], campaign.limits_for("judge"), rate_limited=True)
     ((gate, _target),) = models.pairs
-    assert gate.concurrency.maximum == 2
+    assert gate.concurrency.maximum == 2 and gate.limiter is not None
+    plain = judge_models_for([judge], campaign.limits_for("target"))
+    assert plain.pairs[0][0].limiter is None  # the target's rate limit is not the judges' own

@@ -143,8 +143,9 @@ class Campaign(BaseModel):
     )
     limits: Limits = Field(default_factory=Limits)
     attacker_limits: Limits | None = None
-    """Limits of the attacker model [default: ``limits``]: its own provider's concurrency,
-    timeout and retries (the run's budget and rate limit stay the target's)."""
+    """Limits of the attacker model [default: ``limits``, less its rate limit]: its own
+    provider's concurrency, timeout, retries and ``requests_per_minute`` (the run's call budget
+    stays the target's)."""
     judge_limits: Limits | None = None
     """Limits of the judge models (guards, rubric, the attack loops' scorer) [default:
     ``limits``]."""

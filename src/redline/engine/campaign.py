@@ -233,7 +233,9 @@ def _attacker_roles(
     from redline.judges.rubric import RubricJudge, RubricOptions
 
     target = build_target(campaign.attacker)
-    gate = CallGate.from_limits(target, limits, role="attacker")
+    gate = CallGate.from_limits(
+        target, limits, role="attacker", rate_limited=campaign.attacker_limits is not None
+    )
     models.pairs.append((gate, target))
     scorer = RubricJudge(RubricOptions(mode="scale", model=campaign.scorer or campaign.attacker))
     models.add([NamedJudge("scorer", scorer)])
@@ -263,7 +265,11 @@ async def execute_run(
     gate = CallGate.from_limits(target, limits, budget=budget, rate_limited=True)
     if on_gate is not None:
         on_gate(gate)
-    models = judge_models_for(prepared.judges, campaign.limits_for("judge"))
+    models = judge_models_for(
+        prepared.judges,
+        campaign.limits_for("judge"),
+        rate_limited=campaign.judge_limits is not None,
+    )
     attacker_gate, scorer = _attacker_roles(campaign, campaign.limits_for("attacker"), models)
     writer = store.writer(
         prepared.run_id,

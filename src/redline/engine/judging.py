@@ -31,6 +31,8 @@ class JudgeModels:
     """
 
     limits: Limits
+    rate_limited: bool = False
+    """Apply ``limits.requests_per_minute`` to each judge model (given as their own limits)."""
     callers: dict[str, ModelCaller] = field(default_factory=dict)
     pairs: list[tuple[CallGate, Any]] = field(default_factory=list)
 
@@ -47,7 +49,9 @@ class JudgeModels:
                 if key in self.callers:
                     continue
                 target = build_target(judge.options.model)
-                gate = CallGate.from_limits(target, self.limits, role="judge")
+                gate = CallGate.from_limits(
+                    target, self.limits, role="judge", rate_limited=self.rate_limited
+                )
                 self.callers[key] = gate
                 self.pairs.append((gate, target))
 
@@ -62,9 +66,15 @@ class JudgeModels:
             await close_target(target)
 
 
-def judge_models_for(judges: Sequence[NamedJudge], limits: Limits) -> JudgeModels:
-    """The gated judge models of ``judges`` (members of ensembles included)."""
-    models = JudgeModels(limits)
+def judge_models_for(
+    judges: Sequence[NamedJudge], limits: Limits, *, rate_limited: bool = False
+) -> JudgeModels:
+    """The gated judge models of ``judges`` (members of ensembles included).
+
+    ``rate_limited``: ``limits`` are the judges' own (``judge_limits``), so their
+    ``requests_per_minute`` applies to each judge model.
+    """
+    models = JudgeModels(limits, rate_limited)
     models.add(judges)
     return models
 
