@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import random
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -21,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from redline.datafiles import iter_jsonl_objects
 from redline.errors import DataError
 from redline.model import Behavior
 
@@ -82,21 +82,8 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Behavior]]:
     A line that is not a valid behaviour, or a file that cannot be read, is a
     :class:`DataError` naming ``FILE:LINE``. Ids are not checked here (see :func:`load_jsonl`).
     """
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{number}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{where}: not valid JSON ({exc.msg})") from exc
-                if not isinstance(record, dict):
-                    raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-                yield number, behavior_from_record(record, where)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    for number, record in iter_jsonl_objects(path):
+        yield number, behavior_from_record(record, f"{path}:{number}")
 
 
 def load_jsonl(path: Path) -> list[Behavior]:
