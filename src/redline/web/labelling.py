@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from redline.errors import StoreError
 from redline.report.calibration import prompt_and_reply, run_agreement
-from redline.store import Store, schema
+from redline.store import Store, fetch_rows, schema
 from redline.store.labels import (
     HARM_LABELS,
     REFUSAL_LABELS,
@@ -38,7 +38,7 @@ from redline.store.labels import (
     current_labels,
     label_history,
 )
-from redline.web.figures import FigureCache, fetch_all, get_run
+from redline.web.figures import FigureCache, get_run
 from redline.web.runs import not_found, path_run
 from redline.web.templating import page
 
@@ -104,13 +104,13 @@ def _order(store: Store, run_id: str, cache: OrderCache | None) -> tuple[list[st
                 hit = cache.entries.get(run_id)
             if hit is not None and hit[0] == version:
                 return hit[1]
-        planned = [row[0] for row in fetch_all(
+        planned = [row[0] for row in fetch_rows(
             conn, select(a.c.id).where(a.c.run_id == run_id).order_by(a.c.idx)
         )]  # fmt: skip
         outcomes: dict[str, set[str]] = {}
         surprising: set[str] = set()
         query = select(v.c.attempt_id, v.c.outcome, v.c.refused).where(v.c.run_id == run_id)
-        for aid, outcome, refused in fetch_all(conn, query):
+        for aid, outcome, refused in fetch_rows(conn, query):
             if outcome == "error":
                 continue
             outcomes.setdefault(aid, set()).add(outcome)
