@@ -88,7 +88,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Behavior]]:
 
 def load_jsonl(path: Path) -> list[Behavior]:
     """Load behaviours from a JSONL file; errors name the file and line."""
-    return _check_unique([b for _, b in iter_jsonl(path)], str(path))
+    return check_unique([b for _, b in iter_jsonl(path)], str(path))
 
 
 def iter_csv(
@@ -138,7 +138,7 @@ def iter_csv(
 
 def load_csv(path: Path, columns: Mapping[str, str] | None = None) -> list[Behavior]:
     """Load behaviours from a CSV file with a header row, mapping columns to fields."""
-    return _check_unique([b for _, b in iter_csv(path, columns)], str(path))
+    return check_unique([b for _, b in iter_csv(path, columns)], str(path))
 
 
 def _check_row(
@@ -202,7 +202,8 @@ def load_builtin(name: str, file: str | Path | None = None) -> list[Behavior]:
         return load_jsonl(Path(path))
 
 
-def _check_unique(behaviors: list[Behavior], where: str) -> list[Behavior]:
+def check_unique(behaviors: list[Behavior], where: str) -> list[Behavior]:
+    """``behaviors`` when no id appears twice; a :class:`DataError` naming ``where`` if one does."""
     seen: set[str] = set()
     for behavior in behaviors:
         if behavior.id in seen:

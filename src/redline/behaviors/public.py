@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from redline.behaviors import check_unique
 from redline.errors import DataError
 from redline.model import Behavior
 
@@ -174,15 +175,6 @@ _NEEDS_VALUE = {
 }
 
 
-def _unique(behaviors: list[Behavior], path: Path) -> list[Behavior]:
-    seen: set[str] = set()
-    for behavior in behaviors:
-        if behavior.id in seen:
-            raise DataError(f"{path}: behaviour id {behavior.id!r} appears more than once")
-        seen.add(behavior.id)
-    return behaviors
-
-
 HARMBENCH_MAP: Mapping = {
     "chemical_biological": "cbrne_weapons",
     "cybercrime_intrusion": "cybercrime",
@@ -222,7 +214,7 @@ def read_harmbench(path: Path) -> list[Behavior]:
                 tags=tuple(dict.fromkeys(tags)),
             )
         )
-    return _unique(out, path)
+    return check_unique(out, str(path))
 
 
 JAILBREAKBENCH_MAP: Mapping = {
@@ -302,12 +294,12 @@ def read_jailbreakbench(path: Path) -> list[Behavior]:
             b if b.pair in harmful_ids else Behavior(b.id, b.goal, b.category, True, b.tags)
             for b in benign
         ]
-        return _unique(harmful + benign, path)
+        return check_unique(harmful + benign, str(path))
     is_benign = "benign" in path.name.lower()
     loaded = _read_jbb_file(path, benign=is_benign)
     if is_benign:  # no harmful file to pair with
         loaded = [Behavior(b.id, b.goal, b.category, True, b.tags) for b in loaded]
-    return _unique(loaded, path)
+    return check_unique(loaded, str(path))
 
 
 def read_advbench(path: Path) -> list[Behavior]:
@@ -329,7 +321,7 @@ def read_advbench(path: Path) -> list[Behavior]:
                 tags=("advbench", "advbench:keyword-category"),
             )
         )
-    return _unique(out, path)
+    return check_unique(out, str(path))
 
 
 STRONGREJECT_MAP: Mapping = {
@@ -367,7 +359,7 @@ def read_strongreject(path: Path) -> list[Behavior]:
                 ),
             )
         )
-    return _unique(out, path)
+    return check_unique(out, str(path))
 
 
 XSTEST_PAIRED = (
@@ -436,7 +428,7 @@ def read_xstest(path: Path) -> list[Behavior]:
                 pair=f"xstest-{other}" if other else None,
             )
         )
-    return _unique(out, path)
+    return check_unique(out, str(path))
 
 
 def read_sorry_bench(path: Path) -> list[Behavior]:
@@ -479,7 +471,7 @@ def read_sorry_bench(path: Path) -> list[Behavior]:
                 tags=tuple(tags + ([f"style:{style}"] if suffix else [])),
             )
         )
-    return _unique(out, path)
+    return check_unique(out, str(path))
 
 
 DO_NOT_ANSWER_MAP: tuple[tuple[str, str | Guess], ...] = (
@@ -529,7 +521,7 @@ def read_do_not_answer(path: Path) -> list[Behavior]:
                 ),
             )
         )
-    return _unique(out, path)
+    return check_unique(out, str(path))
 
 
 # --- the sets ----------------------------------------------------------------------------
