@@ -11,7 +11,7 @@
   neither run nor load anything. No framing, no sniffing, no referrer.
 - **Read-only.** With ``--read-only`` every state-changing request is refused (403).
 - **Size.** A request body over :data:`MAX_BODY_BYTES` is refused (413): by its Content-Length
-  before it is read, and by counting when it has none (:class:`BodyLimitMiddleware`).
+  before it is read, else by counting as it arrives (:class:`BodyLimitMiddleware`).
 """
 
 from __future__ import annotations
@@ -50,12 +50,13 @@ def _same(a: str | None, b: str | None) -> bool:
 
 
 class BodyLimitMiddleware:
-    """Stop reading a request body past ``limit`` bytes, whatever its headers say (413).
+    """Refuse a request body over ``limit`` bytes (413), declared or not.
 
-    The Content-Length check in :class:`SecurityMiddleware` refuses a declared large body
-    before anything is read; this counts the bytes as they arrive, so a chunked upload cannot
-    go past the limit either. The 413 is raised from ``receive``, inside the handler that reads
-    the body, and turned into a response by Starlette's exception handling.
+    A Content-Length over the limit is refused before anything is read; otherwise the bytes
+    are counted as they arrive, so a chunked upload cannot go past the limit either: the 413
+    is raised from ``receive``, inside the handler that reads the body, and turned into a
+    response by Starlette's exception handling. Inside :class:`SecurityMiddleware`, so the
+    refusal carries the security headers and comes after the token and CSRF checks.
     """
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
@@ -67,6 +68,11 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        too_large = f"request body too large (at most {self.limit} bytes)"
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await PlainTextResponse(too_large, status_code=413)(scope, receive, send)
+            return
         received = 0
 
         async def limited() -> Message:
@@ -75,7 +81,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise HTTPException(413, f"request body too large (at most {self.limit} bytes)")
+                    raise HTTPException(413, too_large)
             return message
 
         await self.app(scope, limited, send)
@@ -120,11 +126,6 @@ class SecurityMiddleware(BaseHTTPMiddleware):
             return None
         if settings.read_only:
             return PlainTextResponse("this redline app is read-only", status_code=403)
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return PlainTextResponse(
-                f"request body too large (at most {MAX_BODY_BYTES} bytes)", status_code=413
-            )
         origin = request.headers.get("origin")
         if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
             return PlainTextResponse("cross-origin request refused", status_code=403)
