@@ -8,14 +8,12 @@ attempt) wins over the judge's verdict, and ``label_source`` says which one was 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
-from redline.config import match_judge_label
 from redline.errors import StoreError
 from redline.store import Store, schema
 
@@ -87,19 +85,10 @@ def split_transcript(messages: list[dict[str, Any]]) -> tuple[list[dict[str, str
 
 def resolve_judge(store: Store, run_id: str, judge: str | None) -> str:
     """The judge label to read: ``judge`` matched to the run's labels, else its first judge."""
-    run = store.get_run(run_id)
-    v = schema.verdicts
-    with store.engine.connect() as conn:
-        labels = sorted(conn.scalars(select(v.c.judge).where(v.c.run_id == run_id).distinct()))
-    if not labels:
+    resolved = store.resolve_judge(run_id, judge)
+    if resolved is None:
         raise StoreError(f"run {run_id} has no verdicts: nothing to export")
-    if judge is None:
-        configured = [j for j in json.loads(run["judges_json"]) if j in labels]
-        return configured[0] if configured else labels[0]
-    matched = match_judge_label(judge, labels)
-    if matched not in labels:
-        raise StoreError(f"run {run_id} has no verdicts from judge {judge!r} (has: {labels})")
-    return matched
+    return resolved
 
 
 def run_examples(store: Store, run_id: str, judge: str) -> Iterator[Example]:

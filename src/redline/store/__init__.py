@@ -343,6 +343,38 @@ class Store:
         with self.engine.connect() as conn:
             return [self._shown(dict(row._mapping)) for row in conn.execute(query)]
 
+    def verdict_judges(self, run_id: str) -> list[str]:
+        """The labels of the judges with verdicts in ``run_id``, its configured judges first.
+
+        Configured judges in their order, then the others (re-judged ones) sorted.
+        """
+        v = schema.verdicts
+        with self.engine.connect() as conn:
+            stored = set(conn.scalars(select(v.c.judge).where(v.c.run_id == run_id).distinct()))
+        configured = json.loads(self.get_run(run_id)["judges_json"])
+        return [j for j in configured if j in stored] + sorted(stored - set(configured))
+
+    def resolve_judge(self, run_id: str, requested: str | None) -> str | None:
+        """The judge label ``requested`` means in ``run_id`` (its first judge when not given).
+
+        ``None`` when the run has no verdicts yet; :class:`StoreError` naming the run's judges
+        for one it has no verdicts of; :class:`~redline.errors.ConfigError` for an ambiguous
+        name (see :func:`redline.config.match_judge_label`).
+        """
+        from redline.config import match_judge_label
+
+        judges = self.verdict_judges(run_id)
+        if not judges:
+            return None
+        if not requested:
+            return judges[0]
+        matched = match_judge_label(requested, judges)
+        if matched not in judges:
+            raise StoreError(
+                f"run {run_id} has no verdicts from judge {requested!r} (has: {', '.join(judges)})"
+            )
+        return matched
+
     # attempts -------------------------------------------------------------------------------
 
     def done_attempt_ids(self, run_id: str) -> set[str]:

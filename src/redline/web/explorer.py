@@ -19,8 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from redline.config import match_judge_label
-from redline.errors import ConfigError
+from redline.errors import ConfigError, StoreError
 from redline.report.text import printable
 from redline.store import Store
 from redline.web import queries
@@ -67,17 +66,15 @@ def refusal_reading(refused: bool | None, partial: bool | None) -> str:
 
 def resolve_judge(cache: FigureCache, run: dict[str, Any], requested: str | None) -> str | None:
     """The judge whose verdicts the view shows: ``requested`` or the run's first judge."""
-    judges = cache.judges(run)
-    if not requested:
-        return judges[0] if judges else None
     try:
-        judge = match_judge_label(requested, judges)
+        return cache.resolve_judge(run, requested)
     except ConfigError as exc:
         raise BadParameter(str(exc)) from None
-    if judge not in judges:
-        known = ", ".join(judges) if judges else "none yet"
-        raise BadParameter(f"judge {requested!r} has no verdicts in this run (judges: {known})")
-    return judge
+    except StoreError:
+        known = ", ".join(cache.judges(run)) or "none yet"
+        raise BadParameter(
+            f"judge {requested!r} has no verdicts in this run (judges: {known})"
+        ) from None
 
 
 def _row_view(row: queries.Row, link: str) -> dict[str, Any]:

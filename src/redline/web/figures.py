@@ -8,14 +8,12 @@ cached per run until its verdict count changes (a scan still writing, a re-judge
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import func, select
 
-from redline.config import match_judge_label
 from redline.errors import StoreError
 from redline.report.errors import error_causes
 from redline.report.metrics import summarize_counted
@@ -39,11 +37,7 @@ class FigureCache:
 
     def judges(self, run: dict[str, Any]) -> list[str]:
         """The labels of the judges with verdicts in the run, its configured judges first."""
-        configured = json.loads(run["judges_json"])
-        v = schema.verdicts
-        with self.store.engine.connect() as conn:
-            stored = set(conn.scalars(select(v.c.judge).where(v.c.run_id == run["id"]).distinct()))
-        return [j for j in configured if j in stored] + sorted(stored - set(configured))
+        return self.store.verdict_judges(run["id"])
 
     def warm(self, runs: int = WARM_RUNS) -> None:
         """Compute the figures of the newest ``runs`` runs, every judge (at the app's start).
@@ -59,22 +53,8 @@ class FigureCache:
             return
 
     def resolve_judge(self, run: dict[str, Any], judge: str | None) -> str | None:
-        """``judge`` matched against the run's judge labels; the first judge when not given.
-
-        ``None`` when the run has no verdicts yet; :class:`StoreError` for a judge the run has
-        no verdicts of, :class:`~redline.errors.ConfigError` for an ambiguous name.
-        """
-        judges = self.judges(run)
-        if not judges:
-            return None
-        if not judge:
-            return judges[0]
-        matched = match_judge_label(judge, judges)
-        if matched not in judges:
-            raise StoreError(
-                f"run {run['id']} has no verdicts from judge {judge!r} (has: {', '.join(judges)})"
-            )
-        return matched
+        """``judge`` matched against the run's judge labels (see :meth:`Store.resolve_judge`)."""
+        return self.store.resolve_judge(run["id"], judge)
 
     def verdict_count(self, run_id: str) -> int:
         """How many verdicts the run has (the cache key's version)."""
