@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redline.report.text import printable
+
+if TYPE_CHECKING:
+    from redline.store import Store
 
 EXAMPLES = 3
 """Attempt ids kept per cause."""
@@ -112,3 +115,16 @@ def causes_line(causes: list[dict[str, Any]], top: int = 5) -> str:
     shown = ", ".join(f"{c['cause']} ({c['count']})" for c in causes[:top])
     rest = len(causes) - top
     return shown + (f", + {rest} more cause(s)" if rest > 0 else "")
+
+
+def run_error_causes(store: Store, run_id: str, judge: str) -> list[dict[str, Any]]:
+    """:func:`error_causes` of ``judge``'s error verdicts on a stored run.
+
+    The attempt's own error when it failed, else the judge's rationale (the judge failed).
+    """
+    return error_causes(
+        [
+            (attempt_id, error if error is not None else rationale, error is None)
+            for attempt_id, error, rationale in store.error_verdicts(run_id, judge)
+        ]
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from redline.config import match_judge_label
 from redline.errors import StoreError
 from redline.report.correction import apply_correction
-from redline.report.errors import error_causes
+from redline.report.errors import run_error_causes
 from redline.report.metrics import summarize_counted
 from redline.report.stats import (
     SELF_BLEU_SAMPLE,
@@ -39,9 +39,8 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     for row, n in counted:
         by_judge[row.judge].append((row, n))
     per_judge = {name: summarize_counted(pairs, name) for name, pairs in by_judge.items()}
-    ids = store.verdict_ids(run_id, judge, ("unsafe", "error"))
-    unsafe_ids, error_ids = ids["unsafe"], ids["error"]
-    diversity, success_at_n, failed = _attempt_figures(store, run_id, unsafe_ids, error_ids)
+    unsafe_ids = store.verdict_ids(run_id, judge, ("unsafe",))["unsafe"]
+    diversity, success_at_n = _attempt_figures(store, run_id, unsafe_ids)
     summary = {
         "run_id": run_id,
         "name": run["name"],
@@ -60,7 +59,7 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
             for name, figures in per_judge.items()
         },
         "error_rates": error_rates(per_judge[judge]),
-        "error_causes": _error_causes(store, run_id, judge, failed),
+        "error_causes": run_error_causes(store, run_id, judge),
         "diversity": diversity,
         "success_at_n": success_at_n,
         "calls": store.call_totals(run_id),
@@ -89,26 +88,6 @@ def error_rates(figures: dict[str, Any]) -> dict[str, Any]:
     return rates
 
 
-def _error_causes(
-    store: Store, run_id: str, judge: str, failed: dict[str, str | None]
-) -> list[dict[str, Any]]:
-    """The causes of ``judge``'s error verdicts: the attempt's error, else the judge's."""
-    if not failed:
-        return []
-    judge_failed = {attempt_id for attempt_id, error in failed.items() if error is None}
-    rationales = store.verdict_rationales(run_id, judge, judge_failed) if judge_failed else {}
-    return error_causes(
-        [
-            (
-                attempt_id,
-                error if error is not None else rationales.get(attempt_id),
-                error is None,
-            )
-            for attempt_id, error in failed.items()
-        ]
-    )
-
-
 def _prompt_diversity(prompts: list[str]) -> dict[str, Any]:
     """Self-BLEU (on a fixed sample), distinct-1 and distinct-2 of ``prompts``, split once."""
     split = [tokens(prompt) for prompt in prompts]
@@ -133,22 +112,20 @@ def success_against_n(firsts: list[int | None], limit: int | None = None) -> lis
 
 
 def _attempt_figures(
-    store: Store, run_id: str, unsafe_ids: set[str], error_ids: set[str]
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, str | None]]:
-    """One pass over the stored attempts: prompt diversity, success against N, failures.
+    store: Store, run_id: str, unsafe_ids: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One pass over the stored attempts: prompt diversity and success against N.
 
     Diversity (Self-BLEU, distinct-n) of the prompts sent (the last user message of each
     attempt): overall for the prompts that succeeded, and per attack for every prompt it sent
     on harmful behaviours (what an attacker-driven attack generated, next to its success
     rate). Success against N: for sampling attempts, the index of their first success
-    (``None``: never), by attack. Failures: ``{attempt id: its error}`` of the attempts in
-    ``error_ids`` (``None`` when the attempt itself did not fail: its judge did).
+    (``None``: never), by attack.
 
     Self-BLEU reads at most :data:`~redline.report.stats.SELF_BLEU_SAMPLE` prompts per set, a
     sample drawn with a fixed seed when there are more, so this is linear in the attempts.
     """
     successful: list[str] = []
-    failed: dict[str, str | None] = {}
     by_attack: dict[str, list[str]] = {}
     firsts: dict[str, list[int | None]] = {}
     for attempt in store.iter_attempts(run_id):
@@ -159,8 +136,6 @@ def _attempt_figures(
         )
         if attempt.id in unsafe_ids:
             successful.append(prompt)
-        elif attempt.id in error_ids:
-            failed[attempt.id] = attempt.error
         if attempt.benign:
             continue
         by_attack.setdefault(attempt.attack, []).append(prompt)
@@ -178,4 +153,4 @@ def _attempt_figures(
         attack: {"attempts": len(values), "curve": success_against_n(values)}
         for attack, values in sorted(firsts.items())
     }
-    return diversity, success_at_n, failed
+    return diversity, success_at_n

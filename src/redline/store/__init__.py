@@ -466,6 +466,29 @@ class Store:
             counted.append((row, n))
         return counted
 
+    def error_verdicts(self, run_id: str, judge: str) -> list[tuple[str, str | None, str]]:
+        """``judge``'s error verdicts on ``run_id``, in plan order.
+
+        Each ``(attempt id, the attempt's error, the verdict's rationale)``. Two keyed queries
+        (the error verdicts through the judge index, then their attempts by key) rather than a
+        join, which SQLite would drive from every verdict of the run.
+        """
+        a, v = schema.attempts, schema.verdicts
+        query = select(v.c.attempt_id, v.c.rationale).where(
+            (v.c.run_id == run_id) & (v.c.judge == judge) & (v.c.outcome == "error")
+        )
+        with self.engine.connect() as conn:
+            rationales = dict(fetch_rows(conn, query))
+            ids = list(rationales)
+            found: list[tuple[int, str, str | None]] = []
+            for start in range(0, len(ids), 500):
+                chunk = select(a.c.idx, a.c.id, a.c.error).where(
+                    (a.c.run_id == run_id) & a.c.id.in_(ids[start : start + 500])
+                )
+                found += [(idx, aid, error) for idx, aid, error in conn.execute(chunk)]
+        found.sort()
+        return [(aid, error, rationales[aid]) for _, aid, error in found]
+
     def judged_attempt_count(self, run_id: str) -> int:
         """How many stored attempts of ``run_id`` have at least one verdict."""
         a, v = schema.attempts, schema.verdicts

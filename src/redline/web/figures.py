@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from redline.errors import StoreError
-from redline.report.errors import error_causes
+from redline.report.errors import run_error_causes
 from redline.report.metrics import summarize_counted
 from redline.report.summary import error_rates
-from redline.store import Store, fetch_rows, schema
+from redline.store import Store, schema
 from redline.store.records import OutcomeRow
 
 CACHE_SIZE = 64
@@ -103,38 +103,8 @@ class FigureCache:
     ) -> dict[str, Any]:
         figures = summarize_counted(counted, judge)
         figures["error_rates"] = error_rates(figures)
-        figures["error_causes"] = self._error_causes(run_id, judge)
+        figures["error_causes"] = run_error_causes(self.store, run_id, judge)
         return figures
-
-    def _error_causes(self, run_id: str, judge: str) -> list[dict[str, Any]]:
-        """The causes of ``judge``'s error verdicts (the attempt's error, else the judge's).
-
-        Two keyed queries (the error verdicts through the judge index, then their attempts by
-        key) rather than a join, which SQLite would drive from every verdict of the run.
-        """
-        a, v = schema.attempts, schema.verdicts
-        with self.store.engine.connect() as conn:
-            rationales = dict(
-                fetch_rows(
-                    conn,
-                    select(v.c.attempt_id, v.c.rationale).where(
-                        (v.c.run_id == run_id) & (v.c.judge == judge) & (v.c.outcome == "error")
-                    ),
-                )
-            )
-            failed: list[tuple[int, str, str | None]] = []
-            ids = list(rationales)
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                query = select(a.c.idx, a.c.id, a.c.error).where(
-                    (a.c.run_id == run_id) & a.c.id.in_(chunk)
-                )
-                failed += [tuple(row) for row in conn.execute(query)]
-        failed.sort()
-        return error_causes(
-            [(aid, error if error is not None else rationales[aid], error is None)
-             for _, aid, error in failed]
-        )  # fmt: skip
 
 
 def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
