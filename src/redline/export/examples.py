@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from redline.errors import StoreError
 from redline.store import Store, schema
+from redline.store.labels import current_labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +60,6 @@ def _judge_readings(benign: bool, outcome: str, refused: bool | None) -> tuple[s
     return None, None
 
 
-def _human_labels(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
-    """The latest human label of each labelled attempt of ``run_id``."""
-    h = schema.human_labels
-    query = (
-        select(h.c.attempt_id, h.c.refusal, h.c.harm)
-        .where(h.c.run_id == run_id)
-        .order_by(h.c.created_at, h.c.id)
-    )
-    with store.engine.connect() as conn:
-        return {aid: {"refusal": r, "harm": hm} for aid, r, hm in conn.execute(query)}
-
-
 def split_transcript(messages: list[dict[str, Any]]) -> tuple[list[dict[str, str]], str | None]:
     """``(conversation before the last assistant message, that message)``."""
     for index in range(len(messages) - 1, -1, -1):
@@ -107,7 +96,7 @@ def run_examples(store: Store, run_id: str, judge: str) -> Iterator[Example]:
                 )
             )
         }
-    humans = _human_labels(store, run_id)
+    humans = current_labels(store, run_id)
     for attempt in store.iter_attempts(run_id):
         if attempt.error is not None:
             continue
@@ -121,10 +110,10 @@ def run_examples(store: Store, run_id: str, judge: str) -> Iterator[Example]:
         source = "judge"
         human = humans.get(attempt.id)
         if human is not None:
-            if human["harm"] is not None:
-                harm, source = human["harm"], "human"
-            if human["refusal"] is not None:
-                refusal = "complied" if human["refusal"] == "complied" else "refused"
+            if human.harm is not None:
+                harm, source = human.harm, "human"
+            if human.refusal is not None:
+                refusal = "complied" if human.refusal == "complied" else "refused"
                 source = "human"
         if harm is None and refusal is None:
             continue
