@@ -84,6 +84,7 @@ def import_command(file: str, db: str | None) -> None:
 def show_command(file: str, as_json: bool) -> None:
     """Verify a bundle FILE and print its manifest: run, judges, behaviours, counts."""
     from redline.bundle import read_manifest
+    from redline.targets.base import target_name
 
     manifest = read_manifest(file)
     if as_json:
@@ -92,8 +93,7 @@ def show_command(file: str, as_json: bool) -> None:
     click.echo(f"{file}: verified ({len(manifest['members'])} members match their SHA-256)")
     click.echo(f"run {manifest['run_id']} ({manifest['run_name'] or 'unnamed'}), "
                f"made by redline {manifest['redline_version']}")  # fmt: skip
-    target = manifest["target"]
-    click.echo(f"target: {target.get('type')} {target.get('model') or target.get('url') or ''}")
+    click.echo(f"target: {target_name(manifest['target'])}")
     for judge in manifest["judges"]:
         agreement = judge["agreement"]
         measured = (

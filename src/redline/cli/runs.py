@@ -32,13 +32,6 @@ def resolve_run_id(store, run_id: str) -> str:
     return latest
 
 
-def _describe_target(target: dict) -> str:
-    for key in ("model", "url", "function"):
-        if target.get(key):
-            return f"{target.get('type')}: {target[key]}"
-    return str(target.get("type"))
-
-
 def _run_asr(store, row: dict) -> dict:
     """The run's attack success by its first judge: ``{"judge", "asr", "unsafe", "judged"}``."""
     from redline.report.metrics import Tally
@@ -78,6 +71,7 @@ def runs(as_json: bool, db: str | None) -> None:
 
     from redline.report.text import plain
     from redline.store import Store
+    from redline.targets.base import target_name
 
     store = Store(db)
     rows = store.list_runs()
@@ -113,9 +107,7 @@ def runs(as_json: bool, db: str | None) -> None:
             "—" if asr["asr"] is None else f"{100 * asr['asr']:.1f}%",
             started,
             plain(
-                " · ".join(
-                    filter(None, [row["name"], _describe_target(json.loads(row["target_json"]))])
-                )
+                " · ".join(filter(None, [row["name"], target_name(json.loads(row["target_json"]))]))
             ),
         )
     Console().print(table)

@@ -22,6 +22,7 @@ import yaml
 
 from redline.report.correction import describe_calibration
 from redline.store import Store
+from redline.targets.base import target_name
 
 FORMAT_TASKS = {
     "sft": "Supervised fine-tuning conversations (TRL conversational `messages`)",
@@ -102,7 +103,7 @@ def dataset_card(
         "| --- | --- |",
         f"| source run | `{run_id}`{' (' + run['name'] + ')' if run['name'] else ''}, "
         f"redline {run['redline_version']} |",
-        f"| target | {target.get('type')}: {target.get('model') or target.get('url') or ''} |",
+        f"| target | {target_name(target)} |",
         f"| judge | `{judge}`; agreement with people: {agreement} |",
         "| labels | a person's label (web app) wins over the judge's verdict where one exists "
         "(`label_source`) |",

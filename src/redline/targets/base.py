@@ -58,6 +58,14 @@ def describe_target(target: object) -> dict[str, Any]:
     return describe() if callable(describe) else {"type": type(target).__name__}
 
 
+def target_name(described: dict[str, Any]) -> str:
+    """``openai: gpt-x``: a described target's type and what names it (model, URL, function)."""
+    for key in ("model", "url", "function", "base_url"):
+        if described.get(key):
+            return f"{described.get('type')}: {described[key]}"
+    return str(described.get("type"))
+
+
 async def close_target(target: object) -> None:
     """Call ``target``'s optional ``aclose()``; a failure there is not the caller's problem.
 

@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 from redline.behaviors.taxonomy import CATEGORIES
 from redline.config import Campaign
 from redline.model import Message
+from redline.targets.base import target_name
 from redline.web.playground_session import (
     Exchange,
     Playground,
@@ -36,7 +37,6 @@ from redline.web.playground_session import (
     attack_catalogue,
     call_records,
 )
-from redline.web.runs import describe_target
 from redline.web.templating import page
 
 
@@ -164,7 +164,7 @@ def playground_page(request: Request) -> Response:
         request,
         "playground.html.j2",
         off=False,
-        target=describe_target(pg.target_spec.spec),
+        target=target_name(pg.target_spec.spec),
         system_prompt=pg.default_system or "",
         judges=pg.judge_names,
         limits=limits,

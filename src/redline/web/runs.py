@@ -12,19 +12,12 @@ from starlette.routing import Route
 from redline.errors import RedlineError
 from redline.report.diff import diff_runs
 from redline.store import Store
+from redline.targets.base import target_name
 from redline.web.figures import FigureCache, get_run
 from redline.web.templating import page
 
 HEAT_LEVELS = 10
 """Heat-map cells are coloured in this many steps (classes ``heat-0`` .. ``heat-10``)."""
-
-
-def describe_target(target: dict[str, Any]) -> str:
-    """``openai: gpt-x``: the target's type and what names it."""
-    for key in ("model", "url", "function", "base_url"):
-        if target.get(key):
-            return f"{target.get('type')}: {target[key]}"
-    return str(target.get("type"))
 
 
 def heat_level(rate: float | None) -> int | None:
@@ -55,7 +48,7 @@ def run_list(request: Request) -> Response:
         rows.append(
             {
                 "run": run,
-                "target": describe_target(json.loads(run["target_json"])),
+                "target": target_name(json.loads(run["target_json"])),
                 "judge": judge,
                 "figures": figures,
             }
@@ -83,7 +76,7 @@ def run_overview(request: Request) -> Response:
         request,
         "overview.html.j2",
         run=run,
-        target=describe_target(json.loads(run["target_json"])),
+        target=target_name(json.loads(run["target_json"])),
         judge=judge,
         judges=judges,
         figures=figures,
