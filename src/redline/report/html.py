@@ -16,7 +16,7 @@ import jinja2
 
 from redline import __version__
 from redline.behaviors.taxonomy import CATEGORIES
-from redline.report.text import redacted
+from redline.report.text import pct, redacted
 from redline.store import Store
 
 MAX_FINDINGS = 25
@@ -25,10 +25,6 @@ _SAFE_JSON = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 def _figure_json(figure: Any) -> str:
     return figure.to_json().translate(_SAFE_JSON)
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
 
 
 def _figures(summary: dict[str, Any]) -> dict[str, str]:
@@ -225,7 +221,7 @@ def render_html(store: Store, summary: dict[str, Any], *, redact: bool = False) 
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["pct"] = _pct
+    env.filters["pct"] = pct
     template = env.get_template("report.html.j2")
     mappings = [
         {"name": name, "category": CATEGORIES.get(name)}

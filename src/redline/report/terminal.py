@@ -15,11 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from redline.report.errors import causes_line
-from redline.report.text import plain, printable
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
+from redline.report.text import pct, plain, printable
 
 
 def _interval(figures: dict[str, Any], key: str = "asr", ci: str = "ci") -> Text:
@@ -27,7 +23,7 @@ def _interval(figures: dict[str, Any], key: str = "asr", ci: str = "ci") -> Text
         return Text("—", style="dim")
     low, high = figures[f"{ci}_low"], figures[f"{ci}_high"]
     return Text.assemble(
-        (_pct(figures[key]), "bold"),
+        (pct(figures[key]), "bold"),
         (f" [{100 * low:.0f}–{100 * high:.0f}]", "dim"),
     )
 

@@ -83,3 +83,8 @@ def redacted(text: str) -> str:
     """A reply replaced by the start of its SHA-256 and its length (``--redact``)."""
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"[redacted: sha256 {digest}…, {len(text)} characters]"
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """``0.1234`` -> ``12.3%``; ``None`` (nothing measured) -> an em dash."""
+    return "—" if value is None else f"{100 * value:.{digits}f}%"

@@ -17,15 +17,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from redline.report.text import printable
+from redline.report.text import pct, printable
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
-
-
-def pct(value: float | None, digits: int = 1) -> str:
-    """``0.1234`` -> ``12.3%``; ``None`` -> an em dash."""
-    return "—" if value is None else f"{100 * value:.{digits}f}%"
 
 
 def interval(figures: dict[str, Any] | None, key: str = "asr", prefix: str = "ci") -> str:
