@@ -6,13 +6,25 @@ Skipped when Ray is not installed, except under ``CI=true``, where a missing Ray
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
+from tests.conftest import (
+    assert_interrupted,
+    behaviors_file,
+    db_rows,
+    run_cli,
+    small_campaign,
+    write_config,
+)
 
 from redline.config import parse_campaign
 from redline.engine.campaign import execute_run, prepare_run
@@ -161,3 +173,34 @@ def test_local_executor_refuses_ray_options(tmp_path: Path, server: RunningServe
     config = write_config(tmp_path / "c.yaml", campaign_data(tmp_path, server.base_url, 2))
     result = run_cli("scan", str(config), "--executor", "local", "--actors", "2")
     assert result.exit_code == 2 and "--actors are for --executor ray" in result.output
+
+
+def test_ctrl_c_interrupts_a_ray_scan_and_resume_finishes_it(tmp_path: Path):
+    """Ctrl-C in a terminal signals the whole process group: redline and the Ray it started."""
+    db = tmp_path / "r.db"
+    with running_server(ServerConfig(mode="refuse", latency_ms=50)) as srv:
+        data = campaign_data(tmp_path, srv.base_url, 200, actors=2)
+        config = write_config(tmp_path / "c.yaml", data)
+        args = [str(config), "--db", str(db), "--no-progress", "--no-preflight"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "redline", "scan", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            with contextlib.suppress(Exception):
+                if db_rows(db, "select count(*) from attempts")[0][0] >= 10:
+                    break
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 130, output
+        assert_interrupted(db, output)
+        run_id = db_rows(db, "select id from runs")[0][0]
+        resumed = run_cli("scan", "--resume", run_id, "--db", str(db), "--no-progress")
+        assert resumed.exit_code == 0, resumed.output
+    assert db_rows(db, "select count(*), count(distinct id) from attempts") == [(200, 200)]

@@ -57,7 +57,7 @@ class RayRunStats(RunStats):
     duplicates: int = 0
     """Results dropped because their attempt was already stored."""
     actor_cpu_s: float = 0.0
-    """CPU seconds the actors' processes used (read when the run ends)."""
+    """CPU seconds the live actors used running attempts (from ready to the end of the run)."""
 
     def note(self) -> str:
         """One line for the terminal."""
@@ -76,6 +76,8 @@ class _Actor:
     exhausted: bool = False
     calls_seen: int = 0
     """Target calls of the results it returned (what the driver knows it spent)."""
+    cpu_at_start: float = 0.0
+    """CPU seconds its process had used when it was ready (imports, models)."""
 
 
 class RayExecutor:
@@ -165,10 +167,11 @@ class RayExecutor:
         actor = _Actor(name, handle, budget)
         self._actors.append(actor)
         try:
-            await handle.start.remote()
+            info = await handle.start.remote()
         except ray.exceptions.RayError as exc:
             actor.alive = False
             raise ExecutorError(f"Ray actor {name} could not start: {_cause(exc)}") from exc
+        actor.cpu_at_start = info["cpu_s"]
         return actor
 
     async def run(self, pending: list[PlannedAttempt]) -> RayRunStats:
@@ -216,7 +219,9 @@ class RayExecutor:
                 usages = await asyncio.wait_for(
                     asyncio.gather(*(a.handle.usage.remote() for a in alive)), 10
                 )
-                self.stats.actor_cpu_s = sum(u["cpu_s"] for u in usages)
+                self.stats.actor_cpu_s = sum(
+                    u["cpu_s"] - a.cpu_at_start for u, a in zip(usages, alive, strict=True)
+                )
         for actor in self._actors:
             with contextlib.suppress(Exception):
                 ray.kill(actor.handle)

@@ -70,7 +70,10 @@ class AttemptWorker:
         self._target: Any = None
 
     async def start(self) -> dict[str, Any]:
-        """Build everything; say where this actor runs. Raises what a bad spec raises."""
+        """Build everything; say where this actor runs and its CPU seconds so far.
+
+        Raises what a bad spec raises (a missing API key variable on this node included).
+        """
         campaign = self.campaign
         attacks = build_attacks(campaign)
         missing = sorted(set(self.attack_keys) - set(attacks))
@@ -100,7 +103,7 @@ class AttemptWorker:
             attacker=attacker,
             scorer=scorer,
         )
-        return {"host": socket.gethostname(), "pid": os.getpid()}
+        return {"host": socket.gethostname(), "pid": os.getpid(), "cpu_s": time.process_time()}
 
     async def run(self, planned: PlannedAttempt) -> AttemptResult | None:
         """Attack and judge one attempt; ``None`` when this actor's call budget is spent."""
