@@ -16,7 +16,7 @@ store's writer) and the actors' CPU ms per attempt. Each round runs every varian
 medians are shown.
 
 Usage: python benchmarks/ray_scaling.py [--attempts 600] [--latency-ms 100] [--concurrency 8]
-                                        [--rounds 3] [--json out.json]
+                                        [--batch 4] [--rounds 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def campaign(base_url: str, behaviors: Path, variant: str, concurrency: int) -> dict[str, Any]:
+def campaign(
+    base_url: str, behaviors: Path, variant: str, concurrency: int, batch: int
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "target": {"type": "openai", "base_url": base_url, "model": "bench"},
         "behaviors": [{"file": str(behaviors)}],
@@ -77,13 +79,15 @@ def campaign(base_url: str, behaviors: Path, variant: str, concurrency: int) -> 
         "limits": {"concurrency": concurrency * (2 if variant == "local x2" else 1)},
     }
     if variant.startswith("ray"):
-        data["executor"] = {"type": "ray", "actors": int(variant.split()[1])}
+        data["executor"] = {"type": "ray", "actors": int(variant.split()[1]), "batch": batch}
     return data
 
 
-def measure(base_url: str, behaviors: Path, variant: str, concurrency: int, db: Path) -> dict:
+def measure(
+    base_url: str, behaviors: Path, variant: str, args: argparse.Namespace, db: Path
+) -> dict:
     store = Store(db)
-    data = campaign(base_url, behaviors, variant, concurrency)
+    data = campaign(base_url, behaviors, variant, args.concurrency, args.batch)
     prepared = prepare_run(store, parse_campaign(data))
     ends: list[float] = []
     cpu, started = time.process_time(), time.perf_counter()
@@ -112,6 +116,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=4, help="executor.batch of the Ray runs")
     parser.add_argument("--json", type=Path, help="Also write the results here.")
     args = parser.parse_args()
 
@@ -135,9 +140,7 @@ def main() -> None:
                 for variant in VARIANTS:
                     db = Path(tmp) / f"{round_}-{variant.replace(' ', '')}.db"
                     base_url = f"http://127.0.0.1:{port}/v1"
-                    results[variant].append(
-                        measure(base_url, behaviors, variant, args.concurrency, db)
-                    )
+                    results[variant].append(measure(base_url, behaviors, variant, args, db))
     finally:
         ray.shutdown()
         server.kill()
@@ -170,7 +173,7 @@ def main() -> None:
         )
     print(
         f"{args.attempts} attempts, target latency {args.latency_ms} ms, concurrency "
-        f"{args.concurrency} per actor, {args.rounds} rounds (medians); "
+        f"{args.concurrency} per actor, batch {args.batch}, {args.rounds} rounds (medians); "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, Ray {ray.__version__}"
     )
     print("| variant | slots | attempts/s (whole run) | first result s | attempts/s (steady) "

@@ -91,6 +91,9 @@ class ExecutorConfig(BaseModel):
     """CPUs Ray reserves for each actor (places them; one per node when it equals a node's)."""
     max_actor_restarts: int = Field(3, ge=0)
     """Actors started in place of ones that died, over the whole run."""
+    batch: int = Field(4, ge=1, le=1000)
+    """Attempts sent to an actor in one call: less overhead per attempt; each call's results
+    come back together, when the slowest of them is done."""
 
 
 class BehaviorSource(BaseModel):

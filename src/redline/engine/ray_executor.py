@@ -2,7 +2,8 @@
 
 Each actor (:class:`~redline.engine.ray_worker.AttemptWorker`) holds its own target, attacks,
 judges and judge models, built from the run's specs, and runs ``limits.concurrency`` attempts
-at once. The driver (:class:`RayExecutor`) sends one planned attempt per actor call, writes
+at once. The driver (:class:`RayExecutor`) sends planned attempts in calls of up to
+``executor.batch`` (a Ray call costs about as much CPU as a whole attempt), writes
 every result through the run's :class:`~redline.store.Writer`, and keeps a
 :class:`~redline.engine.ledger.Ledger`: an actor that dies gives its in-flight attempts back
 to the others (and is replaced, up to ``executor.max_actor_restarts``), and a result whose
@@ -159,7 +160,7 @@ class RayExecutor:
         remote = ray.remote(AttemptWorker).options(
             name=name,
             num_cpus=self.settings.cpus_per_actor,
-            max_concurrency=self.per_actor + 4,
+            max_concurrency=self.per_actor + 4,  # calls, each of up to `batch` attempts
             max_restarts=0,
             scheduling_strategy="SPREAD",
         )
@@ -231,35 +232,41 @@ class RayExecutor:
     # -- the slots: each runs one attempt at a time on its actor -----------------------------
 
     def _start_slots(self, actor: _Actor) -> None:
-        self._tasks += [asyncio.create_task(self._slot(actor)) for _ in range(self.per_actor)]
+        """Slots that together keep ``concurrency`` attempts in flight on ``actor``."""
+        batch = min(self.settings.batch, self.per_actor)
+        slots = -(-self.per_actor // batch)
+        for size in _split(self.per_actor, slots):
+            self._tasks.append(asyncio.create_task(self._slot(actor, size or 1)))
 
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def _slot(self, actor: _Actor) -> None:
+    async def _slot(self, actor: _Actor, size: int) -> None:
+        """Send ``actor`` up to ``size`` attempts per call until the plan is done."""
         ray = self._ray
         while not self._stopping and actor.alive and not actor.exhausted:
             changed = self._changed
-            planned = self.ledger.take(actor.name)
-            if planned is None:
+            batch = [p for p in (self.ledger.take(actor.name) for _ in range(size)) if p]
+            if not batch:
                 if self.ledger.in_flight == 0:
                     return  # nothing queued, nothing that could come back
                 await changed.wait()  # a lost actor may give attempts back
                 continue
             try:
-                result = await actor.handle.run.remote(planned)
+                results = await actor.handle.run_batch.remote(batch)
             except ray.exceptions.RayActorError as exc:
                 self._lost(actor, exc)
                 return
-            except ray.exceptions.RayError as exc:  # the worker's own code failed
-                result = await self._failed(planned, exc)
-            if result is None:  # this actor's share of the call budget is spent
-                actor.exhausted = True
-                self.ledger.release(planned.id)
-                self._notify()
-                return
-            self.deliver(result, actor)
+            except ray.exceptions.RayError as exc:  # e.g. a result that could not be sent
+                results = [await self._failed(p, exc) for p in batch]
+            for planned, result in zip(batch, results, strict=True):
+                if result is None:  # this actor's share of the call budget is spent
+                    actor.exhausted = True
+                    self.ledger.release(planned.id)
+                else:
+                    self.deliver(result, actor)
+            self._notify()
 
     def deliver(self, result: AttemptResult, actor: _Actor | None = None) -> bool:
         """Store ``result`` unless its attempt is already stored; ``False`` when dropped."""
@@ -276,7 +283,6 @@ class RayExecutor:
                 self.stats.truncated_replies += len(truncated)
             if self.on_result is not None:
                 self.on_result(result)
-        self._notify()
         return stored
 
     async def _failed(self, planned: PlannedAttempt, exc: Exception) -> AttemptResult:

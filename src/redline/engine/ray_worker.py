@@ -9,6 +9,7 @@ which alone writes to the store.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -21,9 +22,9 @@ from redline.config import Campaign, Limits
 from redline.engine.campaign import _attacker_roles, named_judge
 from redline.engine.gate import Budget, CallGate
 from redline.engine.judging import JudgeModels, judge_models_for
-from redline.engine.runner import Executor
+from redline.engine.runner import Executor, judge_transcript
 from redline.errors import ConfigError
-from redline.model import AttemptResult, PlannedAttempt
+from redline.model import AttemptResult, PlannedAttempt, Transcript
 from redline.store import Writer
 from redline.targets import build_target, close_target
 
@@ -110,6 +111,31 @@ class AttemptWorker:
         assert self._executor is not None and self._models is not None, "start() first"
         with self._models.active():
             return await self._executor.run_one(planned)
+
+    async def run_batch(self, batch: list[PlannedAttempt]) -> list[AttemptResult | None]:
+        """Run ``batch`` concurrently; a result (or ``None``, see :meth:`run`) for each.
+
+        An attempt that raises becomes an ``error`` attempt with the failure recorded, so one
+        bug costs only its own attempt.
+        """
+        outcomes = await asyncio.gather(*(self.run(p) for p in batch), return_exceptions=True)
+        results: list[AttemptResult | None] = []
+        for planned, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome  # cancellation, exit: not the attempt's failure
+                outcome = await self.failed(planned, f"{type(outcome).__name__}: {outcome}")
+            results.append(outcome)
+        return results
+
+    async def failed(self, planned: PlannedAttempt, why: str) -> AttemptResult:
+        """An ``error`` attempt: the worker failed running it (recorded, never safe)."""
+        assert self._executor is not None, "start() first"
+        now = time.time()
+        transcript = Transcript(error=f"ray worker failed: {why}")
+        judges = self._executor.judges
+        verdicts = await judge_transcript(judges, planned.behavior, transcript)
+        return AttemptResult(planned, transcript, verdicts, now, now)
 
     async def usage(self) -> dict[str, float]:
         """CPU seconds this actor's process used, and the target calls it made."""
