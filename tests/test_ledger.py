@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import db_rows, run_cli, small_campaign, write_config
 
 from redline.config import ExecutorConfig, parse_campaign
 from redline.engine.campaign import PreparedRun, named_judge
@@ -99,3 +104,17 @@ def test_the_same_result_delivered_twice_is_stored_once(tmp_path: Path):
     assert executor.stats.finished == 3 and executor.stats.duplicates == 1
     assert executor.stats.outcomes == {"safe": 3}
     assert sorted(store.done_attempt_ids("run1")) == ["a0", "a1", "a2"]
+
+
+def test_without_ray_the_scan_says_which_extra_to_install_before_creating_a_run(
+    tmp_path: Path, server: Any, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    data = small_campaign(server.base_url, "builtin:core")
+    config = write_config(tmp_path / "c.yaml", data)
+    db = tmp_path / "r.db"
+    result = run_cli("scan", str(config), "--db", str(db), "--executor", "ray")
+    assert result.exit_code == 2
+    assert "pip install 'redline[ray]'" in result.output
+    assert not db.exists() or db_rows(db, "select count(*) from runs") == [(0,)]
+    assert server.requests == 0

@@ -70,6 +70,10 @@ def _campaign(config: str | None, target_url: str | None, model: str | None, key
     return quick_campaign({"type": "local"})
 
 
+def _config_says_ray(campaign: Any) -> bool:
+    return bool(campaign is not None and campaign.executor and campaign.executor.type == "ray")
+
+
 def _with_executor(campaign: Any, executor: str | None, address: str | None, actors: int | None):
     """``campaign`` with the executor the command line asks for (it wins over the config's)."""
     from redline.config import ExecutorConfig
@@ -243,6 +247,12 @@ def scan(
     campaign = None
     if resume is None or config is not None:
         campaign = _campaign(config, target_url, model, api_key_env)
+    if executor == "ray" or (
+        executor is None and (address or actors or _config_says_ray(campaign))
+    ):
+        from redline.engine.ray_executor import import_ray
+
+        import_ray()  # a missing extra is said before a run is created
     prepared = prepare_run(
         store,
         campaign,
