@@ -367,7 +367,7 @@ async def execute_on_ray(
         else:
             try:
                 await executor.start()
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C while Ray starts
                 status = "interrupted"
                 raise
             if on_gate is not None:
