@@ -204,3 +204,20 @@ def test_ctrl_c_interrupts_a_ray_scan_and_resume_finishes_it(tmp_path: Path):
         resumed = run_cli("scan", "--resume", run_id, "--db", str(db), "--no-progress")
         assert resumed.exit_code == 0, resumed.output
     assert db_rows(db, "select count(*), count(distinct id) from attempts") == [(200, 200)]
+
+
+def test_an_actor_without_the_api_key_variable_stops_the_scan_saying_so(
+    ray_cluster: None, server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The key is in the driver's environment but not in the one Ray's nodes were started with."""
+    monkeypatch.setenv("REDLINE_RAY_TEST_KEY", "sk-test-only-1234")
+    data = campaign_data(tmp_path, server.base_url, 4, actors=1)
+    data["target"]["api_key_env"] = "REDLINE_RAY_TEST_KEY"
+    config = write_config(tmp_path / "c.yaml", data)
+    db = tmp_path / "r.db"
+    result = run_cli("scan", str(config), "--db", str(db), "--no-progress", "--no-preflight")
+    assert result.exit_code == 2
+    assert "could not start" in result.output and "REDLINE_RAY_TEST_KEY" in result.output
+    assert "sk-test-only-1234" not in result.output
+    assert db_rows(db, "select status from runs") == [("failed",)]
+    assert server.requests == 0
