@@ -221,3 +221,14 @@ def test_an_actor_without_the_api_key_variable_stops_the_scan_saying_so(
     assert "sk-test-only-1234" not in result.output
     assert db_rows(db, "select status from runs") == [("failed",)]
     assert server.requests == 0
+
+
+def test_more_actors_than_the_cluster_has_cpus_for_is_refused_at_once(
+    ray_cluster: None, server: RunningServer, tmp_path: Path
+):
+    config = write_config(tmp_path / "c.yaml", campaign_data(tmp_path, server.base_url, 2))
+    db = tmp_path / "r.db"
+    result = run_cli("scan", str(config), "--db", str(db), "--no-preflight", "--actors", "3")
+    assert result.exit_code == 2
+    assert "3 actors x cpus_per_actor 1 need 3 CPUs, and the Ray cluster has 2" in result.output
+    assert server.requests == 0

@@ -35,6 +35,8 @@ from redline.model import AttemptResult, PlannedAttempt, Transcript
 from redline.store import Store, Writer
 
 INSTALL_HINT = "the Ray executor needs Ray: pip install 'redline[ray]'"
+ACTOR_START_TIMEOUT_S = 600.0
+"""How long an actor may take to start (its process, imports, models) before the run stops."""
 
 
 def import_ray() -> Any:
@@ -147,6 +149,14 @@ class RayExecutor:
                 where = self.settings.address or "this machine"
                 raise ConfigError(f"executor.address: cannot join Ray at {where}: {exc}") from exc
             self._owns_ray = True
+        need = self.settings.actors * self.settings.cpus_per_actor
+        have = float(ray.cluster_resources().get("CPU", 0.0))
+        if need > have:  # Ray would wait for CPUs that never come
+            raise ConfigError(
+                f"executor: {self.settings.actors} actors x cpus_per_actor "
+                f"{self.settings.cpus_per_actor:g} need {need:g} CPUs, and the Ray cluster has "
+                f"{have:g}: use fewer actors, or a smaller cpus_per_actor (0 lets actors share)"
+            )
         calls = self.prepared.campaign.limits.max_target_calls
         remaining = None if calls is None else max(0, calls - self.prepared.calls_used)
         shares = _split(remaining, self.settings.actors)
@@ -168,10 +178,16 @@ class RayExecutor:
         actor = _Actor(name, handle, budget)
         self._actors.append(actor)
         try:
-            info = await handle.start.remote()
+            info = await asyncio.wait_for(handle.start.remote(), ACTOR_START_TIMEOUT_S)
         except ray.exceptions.RayError as exc:
             actor.alive = False
             raise ExecutorError(f"Ray actor {name} could not start: {_cause(exc)}") from exc
+        except TimeoutError as exc:
+            actor.alive = False
+            raise ExecutorError(
+                f"Ray actor {name} did not start within {ACTOR_START_TIMEOUT_S:g} s (is the "
+                "cluster short of CPUs? `ray status` shows what it has)"
+            ) from exc
         actor.cpu_at_start = info["cpu_s"]
         return actor
 
