@@ -41,6 +41,10 @@ _HOLDERS = text(
 )
 
 
+_APP = "redline: "
+"""How a lock connection's ``application_name`` starts (then the holder's PID and host)."""
+
+
 def lock_key(run_id: str) -> int:
     """The advisory lock key of ``run_id``: a signed 64-bit integer from its SHA-256."""
     digest = hashlib.sha256(f"redline run\x1f{run_id}".encode()).digest()
@@ -94,7 +98,7 @@ class AdvisoryRunLocks(RunLocks):
             connection = pooled.dbapi_connection
             connection.rollback()
             connection.autocommit = True
-            holder = f"redline pid {os.getpid()} on {socket.gethostname()}"[:63]
+            holder = f"{_APP}pid {os.getpid()} on {socket.gethostname()}"[:63]
             connection.execute("SELECT set_config('application_name', %s, false)", (holder,))
             taken = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
         except Exception as exc:  # the driver's errors and SQLAlchemy's alike
@@ -124,5 +128,6 @@ class AdvisoryRunLocks(RunLocks):
         with contextlib.suppress(SQLAlchemyError), self.engine.connect() as conn:
             row = conn.execute(_HOLDERS, _halves(key)).first()
             if row is not None and row[0]:
-                return f"{row[0]}, from {row[1]}" if row[1] else str(row[0])
+                name = str(row[0]).removeprefix(_APP)
+                return f"{name}, from {row[1]}" if row[1] else name
         return "process unknown"
