@@ -116,6 +116,23 @@ def db_rows(db: Path | str, sql: str) -> list[tuple]:
         engine.dispose()
 
 
+def db_dicts(db: Path | str, sql: str) -> list[dict[str, Any]]:
+    """The rows of ``sql`` as dicts (column name: value), on either backend."""
+    if not is_url(db):
+        with sqlite3.connect(db) as conn:
+            conn.row_factory = sqlite3.Row
+            return [dict(row) for row in conn.execute(sql)]
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(database_url(db), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.exec_driver_sql(sql)]
+    finally:
+        engine.dispose()
+
+
 def is_postgres(db: Path | str) -> bool:
     """Whether ``db`` (a store fixture's value) is a PostgreSQL URL."""
     return is_url(db) and str(db).startswith("postgres")
