@@ -31,7 +31,15 @@ def server() -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The results store of a test: a SQLite file.
+
+    ``REDLINE_TEST_BACKEND=postgresql`` makes it a PostgreSQL database instead, for a run of the
+    whole suite against that backend (tests that read the file with ``sqlite3`` then fail for
+    that reason alone). The store tests run on both backends always (``any_db``).
+    """
+    if os.environ.get("REDLINE_TEST_BACKEND") == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
     return tmp_path / "results.db"
 
 
