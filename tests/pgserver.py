@@ -1,8 +1,9 @@
 """A throwaway PostgreSQL server for the tests: initdb into a temporary folder, started on
 127.0.0.1 on a free port (its unix socket in that folder too), stopped and removed at the end.
 
-The binaries are looked for under ``/usr/lib/postgresql/*/bin`` (Debian's ``postgresql``
-package; ``.ci/run`` installs it), then on ``PATH``. PostgreSQL refuses to run as root: as root
+The binaries are looked for in ``REDLINE_TEST_PG_BIN`` when set, else under
+``/usr/lib/postgresql/*/bin`` (Debian's ``postgresql`` package; ``.ci/run`` installs it), then
+on ``PATH``. PostgreSQL refuses to run as root: as root
 the server runs as the ``postgres`` user (which the package creates), its folder chowned to it.
 Durability is off (``fsync``, ``synchronous_commit``): a test server loses nothing it needs.
 """
@@ -25,7 +26,14 @@ USER = "redline"
 
 
 def binaries() -> Path | None:
-    """The folder of ``initdb`` and ``pg_ctl`` (the newest installed version), or ``None``."""
+    """The folder of ``initdb`` and ``pg_ctl`` (the newest installed version), or ``None``.
+
+    ``REDLINE_TEST_PG_BIN`` names the folder instead (PostgreSQL installed elsewhere); a folder
+    without ``initdb`` there means none.
+    """
+    chosen = os.environ.get("REDLINE_TEST_PG_BIN")
+    if chosen:
+        return Path(chosen) if (Path(chosen) / "initdb").is_file() else None
     found = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
         key=lambda p: (

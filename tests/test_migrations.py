@@ -113,3 +113,24 @@ def test_processes_opening_a_new_postgres_database_at_once_all_succeed(pg_url: s
     assert is_postgres(pg_url)
     assert db_rows(pg_url, "select version_num from alembic_version") == [(migrations.head(),)]
     assert differences(Store(pg_url)) == []
+
+
+def test_without_postgres_the_tests_skip_but_under_ci_they_fail(tmp_path: Path):
+    """CI can never pass with the PostgreSQL store untested."""
+    import os
+
+    test = "tests/test_migrations.py::test_a_new_store_has_the_schema_of_the_code"
+    env = {**os.environ, "REDLINE_TEST_PG_BIN": str(tmp_path / "no-postgres-here")}
+    env.pop("CI", None)
+    runs = {}
+    for ci in ("", "true"):
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", test],
+            capture_output=True, text=True, cwd=ROOT, env={**env, "CI": ci}, timeout=300,
+        )  # fmt: skip
+        runs[ci] = result
+    local, ci = runs[""], runs["true"]
+    assert local.returncode == 0, local.stdout
+    assert "1 passed, 1 skipped" in local.stdout and "PostgreSQL is not installed" in local.stdout
+    assert ci.returncode == 1, ci.stdout
+    assert "1 passed, 1 error" in ci.stdout and "must run, not skip" in ci.stdout
