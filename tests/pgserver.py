@@ -84,17 +84,23 @@ class PostgresServer:
                 f"{result.stdout[-1000:]}{result.stderr[-2000:]}\n{tail}"
             )
 
-    def start(self) -> None:
-        """initdb and start; raises RuntimeError with the server's own words on failure."""
+    def start(self, durable: bool = False) -> None:
+        """initdb and start; raises RuntimeError with the server's own words on failure.
+
+        ``durable`` keeps ``fsync`` on (commits still not flushed one by one: like SQLite's
+        WAL with ``synchronous=NORMAL``), for measurements.
+        """
         data = self.folder / "data"
         self._run(
             str(self.bin_dir / "initdb"), "-D", str(data), "-U", USER, "-A", "trust",
             "-E", "UTF8", "--no-locale", "--no-sync",
         )  # fmt: skip
         options = (
-            f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c synchronous_commit=off "
+            "-c max_connections=200"
         )
+        if not durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run(
             str(self.bin_dir / "pg_ctl"), "-D", str(data), "-o", options,
             "-l", str(self.folder / "server.log"), "-w", "-t", "60", "start",
