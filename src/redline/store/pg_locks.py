@@ -60,9 +60,10 @@ def _halves(key: int) -> dict[str, int]:
 class AdvisoryRunLock(RunLock):
     """A held advisory lock and the connection that holds it; :meth:`release` ends both."""
 
-    def __init__(self, connection: Any, key: int) -> None:
+    def __init__(self, connection: Any, key: int, pooled: Any = None) -> None:
         super().__init__()
         self._connection: Any = connection
+        self._pooled = pooled  # the pool's (detached) wrapper: kept for as long as the lock
         self.key = key
 
     def release(self) -> None:
@@ -74,6 +75,7 @@ class AdvisoryRunLock(RunLock):
             connection.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
         with contextlib.suppress(Exception):
             connection.close()
+        self._pooled = None
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
@@ -107,7 +109,7 @@ class AdvisoryRunLocks(RunLocks):
                     connection.close()
             raise StoreError(f"cannot take the lock of run {run_id}: {exc}") from exc
         if taken:
-            return AdvisoryRunLock(connection, key)
+            return AdvisoryRunLock(connection, key, pooled)
         with contextlib.suppress(Exception):
             connection.close()
         raise StoreError(
