@@ -30,6 +30,28 @@ def differences(store: Store) -> list:
     return [d for d in found if not (d[0] == "add_table" and d[1].name == "schema_migrations")]
 
 
+def test_the_head_read_from_file_names_is_alembic_s():
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(migrations.alembic_config())
+    assert migrations.head() == scripts.get_current_head() == "0006"
+    numbers = [s.revision for s in scripts.walk_revisions()][::-1]
+    assert numbers == [f"{n:04d}" for n in range(1, len(numbers) + 1)]  # one line, in order
+
+
+def test_opening_an_up_to_date_store_does_not_import_alembic(tmp_path: Path):
+    Store(tmp_path / "s.db").close()
+    check = (
+        "import sys; from redline.store import Store; Store(sys.argv[1]).close(); "
+        "print(any(m == 'alembic' or m.startswith('alembic.') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", check, str(tmp_path / "s.db")],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout  # fmt: skip
+    assert out.strip() == "False"
+
+
 def test_a_new_store_has_the_schema_of_the_code(any_db: Path | str):
     store = Store(any_db)
     assert differences(store) == []

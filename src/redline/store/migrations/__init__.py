@@ -13,7 +13,8 @@ built here in code: users need no ``alembic.ini``, and :meth:`redline.store.Stor
   lock, so two scans opening a new database together do not both create its tables: the
   second waits, then finds the database up to date.
 - **Fast when nothing is to do.** The revision a database is at is read with one query and
-  compared with the head, known once per process; Alembic itself runs only when they differ.
+  compared with the head (the last file's number); Alembic is imported and run only when they
+  differ.
 
 A new migration: a new file in ``versions/`` with the next number as ``revision`` and the last
 one as ``down_revision``, and the same change to :mod:`redline.store.schema`; it must work on
@@ -23,16 +24,17 @@ both dialects (``tests/test_migrations.py`` runs every migration on each).
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 
 from redline.store import schema
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 FOLDER = Path(__file__).parent
 
@@ -41,6 +43,8 @@ LOCK_KEY = 0x7265646C696E65  # "redline": the advisory lock that serializes upgr
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration for redline's migrations, on ``connection`` when given."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(FOLDER))
     if connection is not None:
@@ -50,15 +54,24 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 @functools.cache
 def head() -> str:
-    """The revision of the newest migration."""
-    found = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert found is not None  # the package ships its migrations
-    return found
+    """The revision of the newest migration: the number of the last file in ``versions/``.
+
+    Read from the file names, so that opening an up-to-date store never imports Alembic (a
+    test checks that Alembic's own reading of the folder agrees).
+    """
+    numbers = [
+        found.group(1)
+        for path in (FOLDER / "versions").glob("v*.py")
+        if (found := re.match(r"v(\d{4})_", path.name))
+    ]
+    return max(numbers)
 
 
 def current(connection: Connection) -> str | None:
     """The revision the database is at (``None``: not under Alembic yet)."""
-    return MigrationContext.configure(connection).get_current_revision()
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.scalar(text("SELECT version_num FROM alembic_version"))
 
 
 def legacy_revision(connection: Connection) -> str | None:
@@ -82,6 +95,8 @@ def upgrade(connection: Connection) -> None:
     at = current(connection)
     if at == head():
         return
+    from alembic import command
+
     config = alembic_config(connection)
     if at is None:
         adopted = legacy_revision(connection)
