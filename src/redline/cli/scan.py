@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from typing import Any
@@ -235,7 +236,7 @@ def scan(
     from redline.report.summary import run_summary
     from redline.report.terminal import print_summary
     from redline.report.text import markup_safe
-    from redline.store import Store
+    from redline.store import Store, shown_url
 
     _check_options(config, resume, target_url, model, api_key_env)
     if executor == "local" and (address is not None or actors is not None):
@@ -286,8 +287,12 @@ def scan(
     note = getattr(stats, "note", None)
     if note is not None:
         out.print(markup_safe(note()))
-    db_flag = f" --db {db}" if db else ""
-    code = _finish(summary, stats.stop_reason, prepared.run_id, db_flag, gates, out, max_error_rate)
+    # a store named by REDLINE_DB needs no --db in the hints; a URL's password is never shown
+    db_flag = f" --db {shown_url(db)}" if db and db != os.environ.get("REDLINE_DB") else ""
+    code = _finish(
+        summary, stats.stop_reason, prepared.run_id, db_flag, gates, out, max_error_rate,
+        where=store.shown_url.removeprefix("sqlite:///"),
+    )  # fmt: skip
     if code == EXIT_INTERRUPTED and stats.signal == signal.SIGTERM:
         code = EXIT_TERMINATED
     sys.exit(code)
@@ -306,9 +311,14 @@ def _finish(
     gates: dict[str | None, float],
     out: Any,
     max_error_rate: float = 1.0,
+    where: str = DEFAULT_DB,
 ) -> int:
-    """Tell the user where things stand and what to run next; return the exit code."""
+    """Tell the user where things stand and what to run next; return the exit code.
+
+    ``where`` names the store as it may be shown (a URL's password hidden).
+    """
     from redline.cli.runs import all_errors_message, every_attempt_failed, gate_code
+    from redline.report.text import markup_safe
 
     if stop_reason == "interrupted":
         out.print(
@@ -327,7 +337,7 @@ def _finish(
         out.print(all_errors_message(summary, f"redline report {run_id} --format jsonl{db_flag}"))
         return EXIT_ALL_ERRORS
     out.print(
-        f"Results: run [bold]{run_id}[/] in {db_flag.removeprefix(' --db ') or DEFAULT_DB}. "
+        f"Results: run [bold]{run_id}[/] in {markup_safe(where)}. "
         f"Next: [bold]redline serve{db_flag}[/] to explore every attempt, label replies and "
         f"try prompts in a browser, or [bold]redline report {run_id} --format html -o "
         f"report.html{db_flag}[/] (or --format json)"
