@@ -25,8 +25,10 @@ _WORD = re.compile(r"[a-z0-9]{3,}")
 
 
 def retrieve(documents: Sequence[Document], query: str, top_k: int) -> list[Document]:
-    """The ``top_k`` documents sharing the most words (3+ letters) with ``query``; none that
-    share no word."""
+    """The ``top_k`` documents sharing the most words (3+ letters) with ``query``.
+
+    A document that shares no word is never retrieved.
+    """
     words = set(_WORD.findall(query.lower()))
     scored = [
         (len(words & set(_WORD.findall(f"{d.title} {d.text}".lower()))), i, d)
@@ -70,8 +72,10 @@ class Agent:
         self.top_k = top_k
 
     def opening(self, messages: Sequence[Message]) -> list[Message]:
-        """The system message: a system prompt sent with the conversation wins over the
-        application's own; then the retrieved documents."""
+        """The system message: the system prompt, then the retrieved documents.
+
+        A system prompt sent with the conversation wins over the application's own.
+        """
         system = next((m.content for m in messages if m.role == "system"), self.system_prompt)
         query = next((m.content for m in reversed(messages) if m.role == "user"), "")
         found = [*planted_documents(), *retrieve(self.documents, query, self.top_k)]

@@ -1,6 +1,6 @@
-"""Harmless fake tools that record their calls: ``send_email``, ``http_get``, ``run_sql``,
-``transfer_funds`` and ``read_file``.
+"""Harmless fake tools whose calls are recorded.
 
+The tools: ``send_email``, ``http_get``, ``run_sql``, ``transfer_funds`` and ``read_file``.
 Nothing leaves the process: an email is "queued" in a list, a fetch answers a fixed page, a
 query reads a small in-memory table, a transfer is only noted, a file is read from a dict. The
 answers are deterministic, so a scenario's ground truth (what a tool was asked to do) is exact.
@@ -121,8 +121,10 @@ class FakeWorld:
 
 
 def parse_arguments(raw: Any) -> dict[str, Any]:
-    """Tool-call arguments as a dict: JSON text decoded; anything else kept under
-    ``_unparsed`` (a model's malformed arguments are part of its reply, not a failure)."""
+    """Tool-call arguments as a dict: JSON text decoded, anything else under ``_unparsed``.
+
+    A model's malformed arguments are part of its reply, not a failure of the call.
+    """
     if isinstance(raw, Mapping):
         return dict(raw)
     if isinstance(raw, str):

@@ -96,6 +96,7 @@ class PythonTarget:
             result = await asyncio.to_thread(self.func, *args)
         latency = time.perf_counter() - started
         tool_calls: tuple[ToolCall, ...] = ()
+        text: Any
         if isinstance(result, Reply):
             text, usage, tool_calls = result.text, result.usage, result.tool_calls
         elif isinstance(result, dict):

@@ -184,9 +184,7 @@ def _last_user(messages: Any) -> str:
     return ""
 
 
-def match_rule(
-    rules: list[tuple[re.Pattern[str], ScriptRule]], text: str
-) -> ScriptRule | None:
+def match_rule(rules: list[tuple[re.Pattern[str], ScriptRule]], text: str) -> ScriptRule | None:
     """The first rule whose pattern is found in ``text``."""
     return next((rule for pattern, rule in rules if pattern.search(text)), None)
 
@@ -226,8 +224,11 @@ def _pick_fault(state: _State, prompt: str) -> str | None:
 
 
 def scripted_tool_calls(state: _State, body: Any, conversation: str) -> list[dict[str, Any]]:
-    """The tool calls a script rule asks for: only when the request offers tools and holds no
-    tool result yet (the request after the calls gets the rule's text reply)."""
+    """The tool calls a script rule asks for, in the OpenAI wire form.
+
+    Only when the request offers tools and holds no tool result yet: the request after the
+    calls gets the rule's text reply.
+    """
     if state.config.mode != "script" or not isinstance(body, dict) or not body.get("tools"):
         return []
     messages = body.get("messages") or []
