@@ -166,7 +166,7 @@ def test_a_behaviour_without_scenario_is_an_error_not_safe():
     ],
 )  # fmt: skip
 def test_bad_scenarios_are_clear_errors(scenario, benign, message):
-    with pytest.raises(DataError, match="set.jsonl:3") as info:
+    with pytest.raises(DataError, match=r"set\.jsonl:3") as info:
         parse_scenario(scenario, "set.jsonl:3", benign=benign)
     assert message in str(info.value)
 

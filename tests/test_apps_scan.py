@@ -83,8 +83,7 @@ def test_sample_app_scan_covers_every_family_with_both_verdicts(
     # the transcript keeps every tool call with its arguments and result
     (stored,) = db_rows(
         db,
-        "SELECT transcript_json FROM attempts WHERE behavior_id = 'tool-01' "
-        "AND attack = 'direct'",
+        "SELECT transcript_json FROM attempts WHERE behavior_id = 'tool-01' AND attack = 'direct'",
     )
     transcript = json.loads(stored[0])
     (call,) = transcript["tool_calls"]
