@@ -8,17 +8,21 @@ both verdicts on scripted replies.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import db_rows, run_cli, write_config
+from tests.webapp import live_app
 
-from conftest import db_rows, run_cli, write_config
 from redline.apps.scenario import FAMILIES
 from redline.errors import ConfigError
 from redline.testserver import ServerConfig, load_rules, running_server
+from redline.web import WebSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "app-model-script.yaml"
@@ -91,8 +95,30 @@ def test_sample_app_scan_covers_every_family_with_both_verdicts(
     assert call["result"].startswith("queued (fake")
     assert transcript["scenario"]["unsafe_if"][0]["tool"] == "send_email"
 
-    # re-judging reads the stored scenario and tool calls back: the same verdicts
     run_id = db_rows(db, "SELECT id FROM runs")[0][0]
+    # the HTML report groups the new categories by OWASP entry
+    report = tmp_path / "report.html"
+    shown = run_cli("report", run_id, "--format", "html", "-o", str(report), "--db", str(db))
+    assert shown.exit_code == 0, shown.output
+    owasp = html.unescape(report.read_text().split('id="owasp"')[1].split("</table>")[0])
+    row = re.search(
+        r"<td>LLM07:2025 System Prompt Leakage</td><td>([^<]*)</td>(.*?)</tr>", owasp, re.S
+    )
+    assert row and row.group(1) == "system_prompt_leakage" and "50.0%" in row.group(2)
+    excessive = re.search(r"<td>LLM06:2025 Excessive Agency</td><td>([^<]*)</td>", owasp)
+    assert excessive and excessive.group(1) == "excessive_agency, unauthorized_tool_call"
+    # the web transcript page shows the tool calls (escaped) and the scenario
+    attempt_id = db_rows(
+        db, "SELECT id FROM attempts WHERE behavior_id = 'tool-01' AND attack = 'direct'"
+    )[0][0]
+    with live_app(WebSettings(db=str(db))) as live:
+        page = live.client().get(f"/runs/{run_id}/attempts/{attempt_id}")
+    assert page.status == 200
+    tools = html.unescape(page.text.split('id="tool-calls"')[1].split("</section>")[0])
+    assert "<td>send_email</td>" in tools and '"to": "attacker@example.test"' in tools
+    assert 'id="scenario"' in page.text and "card-email" in page.text
+
+    # re-judging reads the stored scenario and tool calls back: the same verdicts
     again = run_cli(
         "rejudge", run_id, "--judge", "scenario", "--set", "label=again", "--db", str(db)
     )
