@@ -181,3 +181,54 @@ def test_planted_documents_only_inside_the_block():
     with use_scenario(scenario):
         assert [d.id for d in planted_documents()] == ["d"]
     assert planted_documents() == ()
+
+
+def test_python_target_keeps_the_tool_calls_an_app_reports(tmp_path, monkeypatch):
+    from redline.errors import PermanentCallError
+    from redline.targets.python import PythonOptions, PythonTarget
+
+    (tmp_path / "toolbot.py").write_text(
+        "def good(messages):\n"
+        "    return {'text': 'done', 'tool_calls': [\n"
+        "        {'name': 'send_email', 'arguments': {'to': 'a@example.test'}, 'result': 'ok'}]}\n"
+        "def bad(messages):\n"
+        "    return {'text': 'done', 'tool_calls': [{'arguments': {}}]}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    good = PythonTarget(PythonOptions(type="python", function="toolbot:good"))
+    reply = asyncio.run(good.chat([Message("user", "hi")], {}))
+    assert reply.tool_calls == (ToolCall("send_email", {"to": "a@example.test"}, "ok"),)
+    bad = PythonTarget(PythonOptions(type="python", function="toolbot:bad"))
+    with pytest.raises(PermanentCallError, match=r"tool_calls\[0\] must be an object"):
+        asyncio.run(bad.chat([Message("user", "hi")], {}))
+
+
+def test_openai_tool_calls_are_parsed_and_malformed_arguments_kept():
+    from redline.errors import PermanentCallError
+    from redline.targets.openai import parse_chat_completion
+
+    body = {
+        "choices": [
+            {
+                "message": {
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "c1", "function": {"name": "http_get", "arguments": '{"url": "u"}'}},
+                        {"id": "c2", "function": {"name": "run_sql", "arguments": "not json"}},
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ]
+    }
+    text, _, _, _, calls = parse_chat_completion(body, "URL")
+    assert text == "" and calls == (
+        ToolCall("http_get", {"url": "u"}, id="c1"),
+        ToolCall("run_sql", {"_unparsed": "not json"}, id="c2"),
+    )
+    body["choices"][0]["message"]["tool_calls"] = [{"id": "c3", "function": {}}]
+    with pytest.raises(PermanentCallError, match=r"tool_calls\[0\] has no function name"):
+        parse_chat_completion(body, "URL")
+    body["choices"][0]["message"] = {"content": None}
+    with pytest.raises(PermanentCallError, match="empty content"):
+        parse_chat_completion(body, "URL")

@@ -192,3 +192,33 @@ def test_bad_rules_files_are_clear_errors(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_rules(str(path))
+
+
+@pytest.mark.slow
+def test_embedded_model_inside_the_app(tmp_path, db):
+    """The app target around the embedded model (SmolLM2-135M through llama.cpp).
+
+    Its GGUF chat template has no tool format, so the model never calls a tool: the text
+    families are exercised, the tool families cannot be (docs/apps.md gives a full run).
+    """
+    pytest.importorskip("llama_cpp", reason="the 'local' extra is not installed")
+    config = write_config(
+        tmp_path / "c.yaml",
+        {
+            "target": {
+                "type": "app",
+                "model": {"type": "local", "params": {"temperature": 0, "max_tokens": 48}},
+            },
+            "behaviors": [{"builtin": "apps", "categories": ["off_policy", "indirect_injection"],
+                           "per_category": 1, "benign": False}],
+            "attacks": ["direct"],
+            "judges": ["scenario"],
+            "limits": {"concurrency": 1, "timeout_s": 300},
+        },
+    )  # fmt: skip
+    result = run_cli("scan", str(config), "--db", str(db))
+    assert result.exit_code == 0, result.output
+    found = verdicts(db)
+    assert len(found) == 2 and {o for o, _ in found.values()} <= {"unsafe", "safe"}
+    for (stored,) in db_rows(db, "SELECT transcript_json FROM attempts"):
+        assert json.loads(stored).get("tool_calls", []) == []
