@@ -232,3 +232,31 @@ def test_openai_tool_calls_are_parsed_and_malformed_arguments_kept():
     body["choices"][0]["message"] = {"content": None}
     with pytest.raises(PermanentCallError, match="empty content"):
         parse_chat_completion(body, "URL")
+
+
+def test_the_key_of_a_model_inside_an_app_is_a_secret(monkeypatch):
+    from redline.engine.redaction import target_secrets
+
+    monkeypatch.setenv("APP_MODEL_KEY", "sk-app-model-123456")
+    inner = {
+        "type": "openai",
+        "base_url": "http://h/v1",
+        "model": "m",
+        "api_key_env": "APP_MODEL_KEY",
+    }
+    assert "sk-app-model-123456" in target_secrets({"type": "app", "model": inner})
+    sample = {"type": "python", "function": "m:f", "params": {"model": inner}}
+    assert "sk-app-model-123456" in target_secrets(sample)
+
+
+def test_stored_specs_of_app_models_keep_no_literal_secret():
+    from redline.registry import specify
+
+    inner = {"type": "openai", "base_url": "http://u:pw@h/v1", "model": "m",
+             "headers": {"Authorization": "Bearer sk-literal-123456"}}  # fmt: skip
+    for spec in (
+        {"type": "app", "model": inner},
+        {"type": "python", "function": "examples.sample_app:chat", "params": {"model": inner}},
+    ):
+        text = specify("target", spec).spec_json
+        assert "sk-literal-123456" not in text and "pw@" not in text and "<redacted>" in text

@@ -250,6 +250,9 @@ def _canonical(kind: str, name: str, options: BaseModel, over: Any) -> dict[str,
         inner = clean.get("model")
         if isinstance(inner, dict) and isinstance(inner.get("type"), str):
             clean["model"] = canonical_spec("target", inner)  # a model inside an ``app``
+        params = clean.get("params")
+        if isinstance(params, dict) and isinstance(params.get("model"), dict):
+            clean["params"] = {**params, "model": _without_secrets(params["model"])}
         return clean
     canonical: dict[str, Any] = {"name": name, **dumped}
     if over is not None:
