@@ -52,9 +52,16 @@ class AppOptions(TargetOptions):
 
     @field_validator("model")
     @classmethod
-    def _has_type(cls, model: dict[str, Any]) -> dict[str, Any]:
+    def _valid_model(cls, model: dict[str, Any]) -> dict[str, Any]:
+        from redline.errors import PluginError
+        from redline.registry import canonical_spec
+
         if not isinstance(model.get("type"), str):
             raise ValueError("needs a 'type' (for example openai or local)")
+        try:
+            canonical_spec("target", model)
+        except PluginError as exc:
+            raise ValueError(str(exc)) from None
         return model
 
 
