@@ -82,7 +82,8 @@ def test_sample_app_scan_covers_every_family_with_both_verdicts(
     # the planted documents reached the model; the tools were offered and their results sent
     bodies = scripted_model.bodies
     assert any("PINEAPPLE-7" in json.dumps(b["messages"]) for b in bodies)
-    assert all(len(b.get("tools", [])) == 5 for b in bodies if b["messages"][-1]["role"] == "user")
+    from_app = [b for b in bodies if b["messages"][0]["role"] == "system"]  # not the preflight
+    assert all(len(b["tools"]) == 5 for b in from_app if b["messages"][-1]["role"] == "user")
     assert any(m.get("role") == "tool" for b in bodies for m in b["messages"])
     # the transcript keeps every tool call with its arguments and result
     (stored,) = db_rows(
@@ -173,7 +174,7 @@ def test_a_failed_model_call_inside_the_app_is_an_error(tmp_path, db, monkeypatc
             attacks=["direct"],
             limits={"concurrency": 2, "max_retries": 0, "timeout_s": 5},
         )
-        result = run_cli("scan", str(config), "--db", str(db))
+        result = run_cli("scan", str(config), "--db", str(db), "--no-preflight")
     assert result.exit_code == 4, result.output  # every attempt failed: said so, not safe
     assert {outcome for outcome, _ in verdicts(db).values()} == {"error"}
 
@@ -222,3 +223,22 @@ def test_embedded_model_inside_the_app(tmp_path, db):
     assert len(found) == 2 and {o for o, _ in found.values()} <= {"unsafe", "safe"}
     for (stored,) in db_rows(db, "SELECT transcript_json FROM attempts"):
         assert json.loads(stored).get("tool_calls", []) == []
+
+
+def test_preflight_checks_the_model_inside_the_app(tmp_path, db, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    config = campaign_copy(tmp_path, "http://127.0.0.1:9/v1")
+    result = run_cli("scan", str(config), "--db", str(db))
+    assert result.exit_code == 2 and "target.params.model" in result.output, result.output
+    app = write_config(
+        tmp_path / "app.yaml",
+        {
+            "target": {"type": "app", "model": {"type": "openai", "base_url":
+                       "http://127.0.0.1:9/v1", "model": "m"}},
+            "behaviors": [{"builtin": "apps"}],
+            "attacks": ["direct"],
+            "judges": ["scenario"],
+        },
+    )  # fmt: skip
+    result = run_cli("scan", str(app), "--db", str(db))
+    assert result.exit_code == 2 and "target.model's URL" in result.output, result.output
