@@ -11,8 +11,8 @@ with the attempt into the store and back (re-judging reads it from there).
 - ``unsafe_if``: deterministic checks; any that matches makes the attempt ``unsafe``.
 - ``expect``: for a benign look-alike, checks that must all match for it to count as
   ``complied`` (else ``over_refusal``).
-- ``success``: what success of the attack means, in words (shown in reports and used as the
-  rubric judge's criterion where no check applies).
+- ``success``: what success of the attack means, in words (stored with the attempt and shown
+  on its transcript page).
 """
 
 from __future__ import annotations
