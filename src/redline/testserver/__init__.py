@@ -33,8 +33,10 @@ request that arrives while that many are already being answered gets a 429 with
 ``Retry-After`` at once (``peak_in_flight`` records the most answered at the same time).
 
 Also: ``GET /v1/models``, ``GET /__stats`` (request counts), ``POST /__reset``, and a plain JSON
-application endpoint ``POST /app/chat`` (``{"prompt"}`` or ``{"messages"}`` in, ``{"output":
-{"text"}}`` out) for testing the ``http`` target.
+application endpoint ``POST /app/chat`` (``{"prompt"}`` or ``{"messages"}``, and optionally
+``{"documents"}`` in, ``{"output": {"text"}}`` out; in script mode the documents' text is part of
+what rules search, and a rule's tool calls come back as ``output.tool_calls``, as an application
+that ran them would report) for testing the ``http`` target.
 """
 
 from __future__ import annotations
@@ -394,11 +396,23 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
 
     async def app_chat(request: web.Request) -> web.Response:
         body = await request.json()
+        state.bodies.append(body)
         prompt = body.get("prompt") or _last_user(body.get("messages"))
-        early, text = await answer(prompt, headers=request.headers)
+        documents = body.get("documents") or []
+        conversation = "\n".join(
+            [prompt, *(str(d.get("text", "")) for d in documents if isinstance(d, dict))]
+        )
+        early, text = await answer(prompt, conversation, headers=request.headers)
         if early is not None:
             return early
-        return web.json_response({"output": {"text": text}, "tokens": {"in": len(prompt.split())}})
+        output: dict[str, Any] = {"text": text}
+        rule = match_rule(state.rules, conversation) if state.config.mode == "script" else None
+        if rule is not None and rule.tool_calls:
+            output["tool_calls"] = [
+                {"name": c["name"], "arguments": c.get("arguments", {}), "result": "(scripted)"}
+                for c in rule.tool_calls
+            ]
+        return web.json_response({"output": output, "tokens": {"in": len(prompt.split())}})
 
     async def models(_: web.Request) -> web.Response:
         return web.json_response(
