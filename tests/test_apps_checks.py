@@ -260,3 +260,29 @@ def test_stored_specs_of_app_models_keep_no_literal_secret():
     ):
         text = specify("target", spec).spec_json
         assert "sk-literal-123456" not in text and "pw@" not in text and "<redacted>" in text
+
+
+def test_owasp_groups_sum_the_categories_mapped_to_each_entry():
+    from redline.report.owasp import owasp_groups
+
+    def figures(unsafe: int, safe: int, error: int = 0) -> dict:
+        return {"unsafe": unsafe, "safe": safe, "error": error}
+
+    rows = owasp_groups(
+        {
+            "prompt_security": figures(1, 3),  # LLM01 and LLM07
+            "system_prompt_leakage": figures(2, 2, 1),  # LLM07
+            "cbrne_weapons": figures(5, 0),  # no OWASP entry: left out
+            "my_own_category": figures(1, 1),  # not in the taxonomy: left out
+        }
+    )
+    by_entry = {row["owasp"]: row for row in rows}
+    assert list(by_entry) == [
+        "LLM01:2025 Prompt Injection",
+        "LLM07:2025 System Prompt Leakage",
+    ]
+    leakage = by_entry["LLM07:2025 System Prompt Leakage"]
+    assert leakage["categories"] == ["prompt_security", "system_prompt_leakage"]
+    assert (leakage["unsafe"], leakage["judged"], leakage["error"]) == (3, 8, 1)
+    assert leakage["asr"] == 3 / 8
+    assert by_entry["LLM01:2025 Prompt Injection"]["asr"] == 1 / 4
