@@ -157,9 +157,15 @@ def planted_documents() -> tuple[Document, ...]:
 
 @contextmanager
 def use_scenario(scenario: Mapping[str, Any] | None) -> Iterator[None]:
-    """Plant ``scenario``'s documents for the code run inside the block (set by the engine)."""
-    documents = tuple(Scenario.model_validate(scenario).documents) if scenario else ()
-    token = _planted.set(documents)
+    """Plant ``scenario``'s documents for the code run inside the block (set by the engine).
+
+    A plain behaviour (no scenario) changes nothing and costs nothing: outside a scenario's
+    block there are no planted documents.
+    """
+    if not scenario:
+        yield
+        return
+    token = _planted.set(tuple(Scenario.model_validate(scenario).documents))
     try:
         yield
     finally:
