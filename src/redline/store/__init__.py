@@ -135,6 +135,10 @@ def attempt_rows(
     }
     if transcript.meta:
         document["meta"] = transcript.meta
+    if transcript.tool_calls:
+        document["tool_calls"] = [call.to_dict() for call in transcript.tool_calls]
+    if behavior.scenario is not None:
+        document["scenario"] = behavior.scenario
     calls = transcript.calls
     attempt = (
         run_id,

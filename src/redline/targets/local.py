@@ -26,6 +26,7 @@ from pydantic import Field
 from redline.errors import ConfigError, MissingExtraError, PermanentCallError
 from redline.model import Message, Reply, Usage
 from redline.targets.base import TargetOptions
+from redline.targets.openai import parse_tool_calls
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = (
@@ -149,7 +150,8 @@ class LocalTarget:
             raise PermanentCallError(f"local model rejected the request: {exc}") from exc
         choice = result["choices"][0]
         text = choice["message"].get("content") or ""
-        if not text.strip():
+        tool_calls = parse_tool_calls(choice["message"], "the local model's reply")
+        if not text.strip() and not tool_calls:
             raise PermanentCallError("the local model returned empty content")
         usage = result.get("usage") or {}
         return Reply(
@@ -161,6 +163,7 @@ class LocalTarget:
             latency_s=generation_s,
             finish_reason=choice.get("finish_reason"),
             model=self.path.name,
+            tool_calls=tool_calls,
         )
 
     async def aclose(self) -> None:
