@@ -10,12 +10,18 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from hypothesis import settings
 from tests.pgserver import PostgresServer, binaries
 
 from redline.cli import cli
 from redline.store.records import OutcomeRow
 from redline.store.urls import database_url, is_url
 from redline.testserver import RunningServer, ServerConfig, running_server
+
+# Property tests assert behaviour, not timings: on a loaded 2-core machine a fast example can
+# take longer than Hypothesis's default 200 ms deadline, which is no failure of the code.
+settings.register_profile("redline", deadline=None)
+settings.load_profile("redline")
 
 PG_MISSING = (
     "PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin or on PATH; "
