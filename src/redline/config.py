@@ -52,10 +52,19 @@ class Limits(BaseModel):
 
     concurrency: int = Field(16, ge=1, le=4096)
     adaptive_concurrency: bool = True
-    """Halve the calls in flight when a model answers 429 or 503 and grow them back one at a
-    time after that many successes, never above ``concurrency`` (AIMD); off: a fixed limit."""
+    """Cut the calls in flight when a model answers 429 or 503 (to what it was answering at
+    once), hold them back while its latency grows, and grow them back one at a time after a
+    window of successes, never above ``concurrency`` (AIMD); off: a fixed limit."""
+    latency_tolerance: float | None = Field(2.0, gt=1)
+    """With adaptive concurrency: when recent latency exceeds this many times the usual, stop
+    growing the calls in flight and take one away per window (``null``: ignore latency)."""
     requests_per_minute: float | None = Field(None, gt=0)
     max_target_calls: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1)
+    """Prompt plus completion tokens: in ``limits``, the whole run's (every role); in
+    ``attacker_limits`` or ``judge_limits``, that role's."""
+    max_cost_usd: float | None = Field(None, gt=0)
+    """Estimated US dollars (from ``prices``), with the same scope as ``max_tokens``."""
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0, le=20)
     backoff_initial_s: float = Field(0.5, ge=0)
@@ -73,6 +82,15 @@ class Limits(BaseModel):
                 f"({self.backoff_max_s:g}): the first wait cannot exceed the longest"
             )
         return self
+
+
+class ModelPrice(BaseModel):
+    """What a model costs, in US dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
 
 
 class BehaviorSource(BaseModel):
@@ -149,6 +167,10 @@ class Campaign(BaseModel):
     judge_limits: Limits | None = None
     """Limits of the judge models (guards, rubric, the attack loops' scorer) [default:
     ``limits``]."""
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    """Prices per model name (the ``model`` option of the target, attacker, scorer and judge
+    models): tokens and estimated cost are shown per role, and ``max_cost_usd`` budgets read
+    them. A model not listed is not costed."""
     seed: int = Field(0, ge=0, le=MAX_SEED)
     """Any integer from 0 to 2**63 - 1 (the store keeps it as a signed 64-bit integer)."""
     repeats: int = Field(1, ge=1, le=1000)
@@ -439,4 +461,12 @@ def load_behaviors(sources: list[BehaviorSource], seed: int) -> list[Any]:
     return out
 
 
-__all__ = ["BehaviorSource", "Campaign", "Limits", "RedlineError", "load_behaviors", "load_config"]
+__all__ = [
+    "BehaviorSource",
+    "Campaign",
+    "Limits",
+    "ModelPrice",
+    "RedlineError",
+    "load_behaviors",
+    "load_config",
+]
