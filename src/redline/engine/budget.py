@@ -202,7 +202,7 @@ def role_models(config: Mapping[str, Any]) -> dict[str, list[str | None]]:
         model = spec.get("model")
         return model if isinstance(model, str) else None
 
-    roles: dict[str, list[str | None]] = {"target": [name(config["target"])]}
+    roles: dict[str, list[str | None]] = {"target": [name(config.get("target") or {})]}
     attacker = config.get("attacker")
     judges = [name(spec) for spec in _model_specs(config.get("judges", []))]
     if attacker:
@@ -272,12 +272,20 @@ def spend_summary(
             if model is None or model not in table
         }
     )
+    order = {role: i for i, role in enumerate(ROLES)}
     return {
-        "roles": {role: spend.as_dict() for role, spend in spent.items()},
+        "roles": {
+            role: spent[role].as_dict() for role in sorted(spent, key=lambda r: order.get(r, 99))
+        },
         "total": total_spend(spent.values()).as_dict(),
         "priced": bool(table),
         "unpriced": unpriced,
     }
+
+
+def usd(amount: float) -> str:
+    """Dollars for people: cents and hundredths of a cent, or six decimals below a cent."""
+    return f"${amount:.4f}" if amount >= 0.01 or amount == 0 else f"${amount:.6f}"
 
 
 __all__ = [
@@ -292,6 +300,7 @@ __all__ = [
     "spend_summary",
     "stored_spend",
     "total_spend",
+    "usd",
 ]
 
 
