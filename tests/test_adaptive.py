@@ -382,3 +382,26 @@ def test_a_queueing_server_gets_fewer_calls_in_flight_when_its_latency_grows():
     assert held.latency_decreases >= 5 and held.limit < 32 and held.decreases == 0
     ignored = run(go(None))
     assert ignored.latency_decreases == 0 and ignored.limit == 32
+
+
+def test_the_progress_bar_shows_the_live_call_rate():
+    import time
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from redline.cli.scan import _progress
+
+    progress, on_result, on_gate = _progress(10, 0, Console(), enabled=False)
+    gate = SimpleNamespace(concurrency=AdaptiveLimit(4), requests=0)
+    on_gate(gate)
+    verdict = SimpleNamespace(outcome=SimpleNamespace(value="safe"))
+    started = time.monotonic()
+    time.sleep(0.3)
+    gate.requests = 60
+    on_result(SimpleNamespace(verdicts=[verdict]))
+    elapsed = time.monotonic() - started
+    shown = progress.tasks[0].fields["concurrency"]
+    assert shown.startswith("in flight 0/4 · ") and shown.endswith(" calls/s")
+    rate = float(shown.split(" · ")[1].split()[0])
+    assert 60 / (elapsed + 0.05) <= rate <= 60 / 0.3 + 1

@@ -157,3 +157,22 @@ def test_unlimited_servers_keep_the_configured_concurrency():
         result = hammer(srv.base_url, calls=100)
         assert srv.by_status == {200: 100}
     assert (result.ok, result.failed) == (100, 0) and set(result.limits) == {32}
+
+
+def test_a_retry_after_is_waited_out_in_full_with_a_little_jitter():
+    from redline.engine.gate import RETRY_AFTER_JITTER
+    from redline.errors import TransientCallError
+
+    gate = CallGate(
+        build_target({"type": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m"}),
+        retry_after_max_s=600,
+    )
+    told = TransientCallError("HTTP 429", status=429, retry_after=120.0)
+    waits = {gate.delay(1, told) for _ in range(50)}
+    assert all(120.0 <= w <= 120.0 * (1 + RETRY_AFTER_JITTER) for w in waits)
+    assert len(waits) > 1  # calls told the same wait come back at different moments
+    capped = CallGate(
+        build_target({"type": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m"}),
+        retry_after_max_s=5,
+    )
+    assert max(capped.delay(1, told) for _ in range(20)) <= 5 * (1 + RETRY_AFTER_JITTER)
