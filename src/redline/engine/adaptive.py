@@ -14,17 +14,18 @@ of 429s:
 - **Probing a level that failed gets slower each time it fails again.** The limit grows by
   one after each window of ``limit`` successes in a row; growing to the level where the last
   overload happened (or above it) takes ``limit * 2**k`` successes, ``k`` growing by one (up
-  to ``MAX_PROBE_BACKOFF``) each time that level is refused again. Twice ``level * 2**k``
-  successes at or above that level clear it: the server allows more now (a rate limiter with a burst
-  allowance answers an excess late, when its burst is spent).
+  to ``MAX_PROBE_BACKOFF``) each time that level, or a higher one, is refused again.
+  ``PROBE_HOLD * level * 2**k`` successes at or above that level clear it: the server allows
+  more now (a rate limiter with a burst allowance answers an excess late, when its burst is
+  spent).
 - **Latency growth holds the limit back.** Successful calls feed a short moving average of
   their latency (about the last 10 calls) and a long one (about 50); the usual latency is
   the lowest long average seen, drifting up by ``BASELINE_DRIFT`` per call. While the short
   average is more than ``latency_tolerance`` times the usual (a queue is building at the
-  server: the same work takes longer) the limit does not grow and, once per window of
-  successes, comes down by one. Averages rather than single calls, and the drift, keep the
-  signal usable for language models, whose latency depends on the length of each reply and
-  may change for good as a run's prompts do.
+  server: the same work takes longer) the limit does not grow; beyond ``LATENCY_CUT`` times
+  that it comes down by one per window of successes. Averages rather than single calls, and
+  the drift, keep the signal usable for language models, whose latency depends on the length
+  of each reply and may change for good as a run's prompts do.
 
 The limit starts at the configured concurrency (its ceiling) and never exceeds it; its floor
 is 1. It may change while tasks wait; a waiter is let in only when the calls in flight are
@@ -44,6 +45,9 @@ OVERLOAD_STATUSES = frozenset({429, 503})
 MAX_PROBE_BACKOFF = 6
 """Probing a refused level waits at most ``limit * 2**6`` successes."""
 
+PROBE_HOLD = 2
+"""A refused level is forgotten after this many times its probe's wait in successes at it."""
+
 LATENCY_WARMUP = 20
 """Successes measured before latency growth is read (the averages need a start)."""
 
@@ -52,6 +56,11 @@ SHORT_ALPHA = 0.1
 
 LONG_ALPHA = 0.02
 """Weight of each new latency in the long moving average (about the last 50 calls)."""
+
+LATENCY_CUT = 2.0
+"""Recent latency beyond ``LATENCY_CUT * latency_tolerance`` times the usual takes one away per
+window; between the two it only stops the growth (a loaded client's own event loop adds
+latency too, and cutting on that would cost throughput for nothing)."""
 
 BASELINE_DRIFT = 0.0001
 """The usual latency (the lowest long average seen) rises by this share per success, so that
@@ -143,11 +152,13 @@ class AdaptiveLimit:
     @property
     def latency_high(self) -> bool:
         """Whether the recent latency is more than ``latency_tolerance`` times the usual."""
-        return (
-            self.latency_tolerance is not None
-            and self._samples >= LATENCY_WARMUP
-            and self._short > self.latency_tolerance * self._baseline
-        )
+        return self._samples >= LATENCY_WARMUP and self._short > self._threshold()
+
+    def _threshold(self) -> float:
+        """The latency above which the limit stops growing (infinite: latency is not read)."""
+        if self.latency_tolerance is None:
+            return float("inf")
+        return self.latency_tolerance * self._baseline
 
     async def acquire(self) -> int:
         """Wait for a slot; return the epoch it was taken in (for :meth:`overloaded`)."""
@@ -179,15 +190,15 @@ class AdaptiveLimit:
             self._measure(latency_s)
         self._successes += 1
         if self.latency_high:
-            if self._successes >= self.limit:  # a window of slow successes: one less
+            if self._successes >= self.limit:  # a window of slow successes
                 self._successes = 0
-                if self.limit > 1:
-                    self.limit -= 1
+                if self.limit > 1 and self._short > LATENCY_CUT * self._threshold():
+                    self.limit -= 1  # far beyond the usual: one less
                     self.latency_decreases += 1
             return
         if self._probe_level is not None and self.limit >= self._probe_level:
             self._probe_clean += 1
-            if self._probe_clean >= 2 * (self._probe_level << self._probe_backoff):
+            if self._probe_clean >= PROBE_HOLD * (self._probe_level << self._probe_backoff):
                 self._probe_level, self._probe_backoff = None, 0  # the refused level holds
         if self.limit >= self._maximum:
             self._successes = 0
@@ -209,10 +220,11 @@ class AdaptiveLimit:
         self._successes = 0
         self._probe_clean = 0
         refused = self.limit
-        if self._probe_level is not None and refused >= self._probe_level:
-            self._probe_backoff = min(MAX_PROBE_BACKOFF, self._probe_backoff + 1)
-        else:
+        if self._probe_level is None:
             self._probe_backoff = 1
+        elif refused >= self._probe_level:
+            self._probe_backoff = min(MAX_PROBE_BACKOFF, self._probe_backoff + 1)
+        # a lower level refused (the cut before went too little far) keeps the backoff
         self._probe_level = refused
         estimate = self.succeeding_concurrency()
         if estimate is None:
