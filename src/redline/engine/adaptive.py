@@ -42,8 +42,9 @@ from collections.abc import Callable
 OVERLOAD_STATUSES = frozenset({429, 503})
 """The answers that mean "too much, slow down": rate limited, overloaded."""
 
-MAX_PROBE_BACKOFF = 6
-"""Probing a refused level waits at most ``limit * 2**6`` successes."""
+MAX_PROBE_BACKOFF = 4
+"""Probing a refused level waits at most ``limit * 2**4`` successes (more probes would cost more
+429s, fewer would leave a rate-limited server under-used between two whole limits)."""
 
 PROBE_HOLD = 2
 """A refused level is forgotten after this many times its probe's wait in successes at it."""

@@ -116,9 +116,8 @@ class CallGate:
         The server's Retry-After when it sent one: it wins over ``backoff_max_s`` (the server
         knows when it will answer again), capped at ``retry_after_max_s``, plus up to
         ``RETRY_AFTER_JITTER`` of it (calls told the same wait must not all come back at the
-        same moment). Otherwise exponential
-        backoff ``initial * 2**(n-1)`` capped at ``backoff_max_s``, plus up to ``initial`` of
-        jitter.
+        same moment). Otherwise exponential backoff ``initial * 2**(n-1)`` capped at
+        ``backoff_max_s``, plus up to ``initial`` of jitter.
         """
         if error.retry_after is not None:
             wait = min(error.retry_after, self.retry_after_max_s)
