@@ -228,3 +228,36 @@ def test_a_role_budget_stops_the_run_and_says_which_role(server, tmp_path: Path,
     assert "total 84, cost unknown. No price for atk" in said
     ((config_json,),) = db_rows(db, "select config_json from runs")
     assert json.loads(config_json)["attacker_limits"]["max_tokens"] == 30
+
+
+def test_a_money_budget_without_prices_for_its_models_is_refused_at_load_time(tmp_path: Path):
+    data = small_campaign("http://127.0.0.1:1/v1", "builtin:core")
+    data["limits"]["max_cost_usd"] = 5
+    path = write_config(tmp_path / "c.yaml", data)
+    with pytest.raises(
+        ConfigError, match=r"c.yaml:\d+: limits.max_cost_usd: needs a price .*'test'"
+    ):
+        load_config(path)
+    data["prices"] = {"test": {"input_per_mtok": 1, "output_per_mtok": 2}}
+    assert load_config(write_config(path, data)).limits.max_cost_usd == 5
+    # the run's budget counts every model; a role's budget needs that role's models only
+    del data["limits"]["max_cost_usd"]
+    data["judges"] = [
+        {
+            "name": "rubric",
+            "model": {"type": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "judge-m"},
+        }
+    ]
+    data["judge_limits"] = {"max_cost_usd": 1}
+    with pytest.raises(ConfigError, match=r"judge_limits.max_cost_usd: needs a price .*'judge-m'"):
+        load_config(write_config(path, data))
+
+
+def test_a_money_budget_given_on_the_command_line_needs_prices_too(
+    server, tmp_path: Path, db: Path
+):
+    config = small_campaign(server.base_url, behaviors(tmp_path, 3))
+    result = scan(write_config(tmp_path / "c.yaml", config), db, "--max-cost-usd", "1")
+    assert result.exit_code == 2
+    assert "--max-cost-usd: needs a price for every model it counts" in result.output
+    assert server.requests == 0

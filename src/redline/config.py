@@ -274,7 +274,47 @@ def parse_campaign(data: Any, source: str = "<config>", root: yaml.Node | None =
         if spec is not None:
             _validate_target(spec, located, (role,))
     _validate_plugins(campaign, located)
+    _validate_money_budgets(campaign, located)
     return campaign
+
+
+def _validate_money_budgets(campaign: Campaign, located: _Located) -> None:
+    problem = money_budget_problem(campaign)
+    if problem is not None:
+        raise located.error((problem[0], "max_cost_usd"), problem[1])
+
+
+def money_budget_problem(campaign: Campaign) -> tuple[str, str] | None:
+    """``(limits key, why)`` when a ``max_cost_usd`` covers a model without a price.
+
+    Such a budget could never stop the run (a cost it cannot estimate is unknown, not zero).
+    """
+    from redline.engine.budget import role_models
+
+    models = role_models(campaign.model_dump(mode="json", exclude_none=True))
+    for key, roles in (
+        ("limits", list(models)),
+        ("attacker_limits", ["attacker"]),
+        ("judge_limits", ["judge"]),
+    ):
+        limits = getattr(campaign, key)
+        if limits is None or limits.max_cost_usd is None:
+            continue
+        missing = sorted(
+            {
+                name or "(a model without a `model` name)"
+                for role in roles
+                for name in models.get(role, [])
+                if name is None or name not in campaign.prices
+            }
+        )
+        if missing:
+            return key, (
+                f"needs a price for every model it counts; `prices:` has none for "
+                f"{', '.join(map(repr, missing))} (add e.g. `prices: {{{missing[0]}: "
+                "{input_per_mtok: 0.15, output_per_mtok: 0.60}}`, or use max_tokens)"
+            )
+    return None
 
 
 def _validate_target(

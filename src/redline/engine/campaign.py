@@ -20,7 +20,7 @@ from typing import Any
 from redline import __version__, registry
 from redline.attacks import Attack
 from redline.attacks.base import attack_key
-from redline.config import Campaign, load_behaviors, parse_campaign
+from redline.config import Campaign, load_behaviors, money_budget_problem, parse_campaign
 from redline.engine.budget import Budget, campaign_budget
 from redline.engine.gate import CallGate
 from redline.engine.judging import JudgeModels, judge_models_for
@@ -157,6 +157,9 @@ def prepare_run(
         campaign = campaign.model_copy(
             update={"limits": campaign.limits.model_copy(update=budgets)}
         )
+    problem = money_budget_problem(campaign) if max_cost_usd is not None else None
+    if problem is not None:
+        raise ConfigError(f"--max-cost-usd: {problem[1]}")
     plan, attacks, components = _plan(campaign)
     judges = [named_judge(spec) for spec in campaign.judges]
     components.insert(0, ("target", registry.specify("target", campaign.target)))
