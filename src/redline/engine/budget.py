@@ -103,7 +103,7 @@ class Cap:
         ):
             return (
                 f"{whose} budget of ${self.max_cost_usd:g} is spent "
-                f"(${spend.cost_usd:.4f} estimated)"
+                f"({usd(spend.cost_usd)} estimated)"
             )
         return None
 

@@ -149,12 +149,12 @@ class CallGate:
         self, messages: Sequence[Message], params: dict[str, Any], transcript: Transcript
     ) -> Reply:
         budget = self.budget
-        budget.take(self.role)
         slots = self.concurrency
         epoch = await slots.acquire()
         try:
             if self.limiter is not None:
                 await self.limiter.acquire()
+            budget.take(self.role)  # once the call can go: what finished while it waited counts
             self.requests += 1
             started_wall, started = time.time(), time.perf_counter()
             task = asyncio.current_task()
