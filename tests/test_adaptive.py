@@ -11,9 +11,6 @@ from redline.engine.adaptive import AdaptiveLimit
 from redline.engine.gate import CallGate
 from redline.errors import TransientCallError
 from redline.model import Message, Reply, Transcript
-from redline.targets import build_target
-from redline.targets._http import close_shared_session
-from redline.testserver import ServerConfig, running_server
 
 HELLO = [Message("user", "hello there")]
 
@@ -105,16 +102,34 @@ def test_a_lower_limit_holds_back_waiters_until_enough_calls_end():
     run(go())
 
 
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def steady(slots: AdaptiveLimit, clock: Clock, *, at_once: int, latency: float, rounds: int):
+    """``rounds`` round trips of ``at_once`` calls succeeding together in ``latency`` s each."""
+    for _ in range(rounds):
+        clock.now += latency
+        for _ in range(at_once):
+            slots.succeeded(latency)
+
+
 def test_the_limit_grows_back_one_per_window_of_successes_up_to_the_maximum():
     async def go() -> None:
-        slots = AdaptiveLimit(8)
+        slots = AdaptiveLimit(8, latency_tolerance=None)
         for _ in range(3):
             epoch = await slots.acquire()
-            slots.overloaded(epoch)
+            slots.overloaded(epoch)  # no successes measured yet: halved
             slots.release()
         assert slots.limit == 1
         seen = [slots.limit]
-        for _ in range(100):  # the pressure is gone: every call succeeds
+        for _ in range(200):  # the pressure is gone: every call succeeds
             await slots.acquire()
             slots.succeeded()
             slots.release()
@@ -122,18 +137,90 @@ def test_the_limit_grows_back_one_per_window_of_successes_up_to_the_maximum():
                 seen.append(slots.limit)
         assert seen == [1, 2, 3, 4, 5, 6, 7, 8]  # additive: +1 at a time, never above 8
 
-        # 1 success takes 1 -> 2, 2 more take 2 -> 3, ...: limit - 1 successes in all
-        slots = AdaptiveLimit(4)
-        for _ in range(2):
-            slots.overloaded(await slots.acquire())
-            slots.release()
-        assert slots.limit == 1
-        for n in range(1 + 2 + 3):
-            assert slots.limit < 4, n
-            slots.succeeded()
-        assert slots.limit == 4
-
     run(go())
+
+
+def test_below_the_refused_level_each_window_of_successes_adds_one():
+    slots = AdaptiveLimit(16)
+    slots.overloaded(slots.epoch)  # refused at 16, nothing measured: halved to 8
+    assert slots.limit == 8
+    for expected in (9, 10, 11, 12, 13, 14):
+        for _ in range(slots.limit - 1):
+            slots.succeeded()
+        assert slots.limit == expected - 1
+        slots.succeeded()  # the limit-th success in a row
+        assert slots.limit == expected
+
+
+def test_the_cut_goes_to_the_calls_that_were_succeeding_not_to_half():
+    clock = Clock()
+    slots = AdaptiveLimit(32, clock=clock)
+    steady(slots, clock, at_once=4, latency=0.02, rounds=20)  # 4 at a time for 0.4 s
+    assert slots.succeeding_concurrency() == pytest.approx(4.0)
+    slots.overloaded(slots.epoch)
+    assert slots.limit == 4 and slots.decreases == 1  # not 16
+    # never above limit - 1: a refused limit of 5 while 5 seemed to succeed still goes down
+    steady(slots, clock, at_once=5, latency=0.02, rounds=20)
+    slots.limit = 5
+    slots.overloaded(slots.epoch)
+    assert slots.limit == 4
+
+
+def test_without_a_full_window_of_history_the_cut_halves():
+    clock = Clock()
+    slots = AdaptiveLimit(32, clock=clock)
+    steady(slots, clock, at_once=20, latency=0.02, rounds=1)  # one burst: too little to read
+    assert slots.succeeding_concurrency() is None
+    slots.overloaded(slots.epoch)
+    assert slots.limit == 16
+
+
+def test_probing_a_refused_level_again_waits_twice_as_long_each_time():
+    clock = Clock()
+    slots = AdaptiveLimit(32, latency_tolerance=None, clock=clock)
+    steady(slots, clock, at_once=4, latency=0.02, rounds=20)
+    waits = []
+    for _ in range(4):
+        slots.limit = 5  # the server allows 4: a probe at 5 is refused
+        slots.overloaded(slots.epoch)
+        assert slots.limit == 4
+        successes = 0
+        while slots.limit == 4:
+            clock.now += 0.005
+            slots.succeeded(0.02)
+            successes += 1
+        waits.append(successes)
+    assert waits == [8, 16, 32, 64]  # 4 * 2**k: the level that failed is probed ever more rarely
+
+    # a probe that holds for twice its wait clears the refused level: back to one per window
+    for _ in range(2 * (5 << 4)):
+        clock.now += 0.005
+        slots.succeeded(0.02)
+    grown = slots.limit
+    assert grown >= 6
+    for _ in range(grown):
+        slots.succeeded(0.02)
+    assert slots.limit == grown + 1
+
+
+def test_latency_growth_stops_the_growth_and_takes_one_away_per_window():
+    clock = Clock()
+    slots = AdaptiveLimit(32, clock=clock)
+    slots.overloaded(slots.epoch)  # 16
+    steady(slots, clock, at_once=1, latency=0.02, rounds=40)  # the usual: 20 ms
+    before = slots.limit
+    assert before > 16
+    steady(slots, clock, at_once=1, latency=0.1, rounds=15)  # a queue builds: 5x as long
+    assert slots.latency_high
+    steady(slots, clock, at_once=1, latency=0.1, rounds=3 * before)
+    assert slots.limit < before and slots.latency_decreases >= 2
+
+    ignored = AdaptiveLimit(32, latency_tolerance=None, clock=clock)
+    ignored.overloaded(ignored.epoch)
+    steady(ignored, clock, at_once=1, latency=0.02, rounds=40)
+    steady(ignored, clock, at_once=1, latency=0.1, rounds=60)
+    assert not ignored.latency_high and ignored.latency_decreases == 0
+    assert ignored.limit > 16
 
 
 def test_growing_the_limit_lets_waiters_in():
@@ -241,58 +328,6 @@ def test_limits_turn_it_on_by_default_and_off_on_request():
     run(go())
 
 
-def hammer(base_url: str, *, adaptive: bool, calls: int) -> tuple[int, int, list[int]]:
-    """``calls`` chats at concurrency 32 through one gate; (successes, failures, limits seen)."""
-
-    async def go() -> tuple[int, int, list[int]]:
-        target = build_target({"type": "openai", "base_url": base_url, "model": "m"})
-        gate = CallGate(target, concurrency=32, adaptive_concurrency=adaptive, max_retries=1000)
-        seen: list[int] = []
-
-        async def one() -> None:
-            await gate.chat(HELLO, None, Transcript())
-            seen.append(gate.concurrency_now)
-
-        try:
-            results = await asyncio.gather(*(one() for _ in range(calls)), return_exceptions=True)
-        finally:
-            await gate.aclose()
-            await target.aclose()
-            await close_shared_session()
-        failures = sum(isinstance(r, BaseException) for r in results)
-        return calls - failures, failures, seen
-
-    result: tuple[int, int, list[int]] = asyncio.run(go())
-    return result
-
-
-def test_a_server_allowing_4_at_once_gets_no_429_storm_from_concurrency_32():
-    config = ServerConfig(mode="echo", latency_ms=10, max_concurrent=4, retry_after_s=0.01)
-    calls = 300
-    with running_server(config) as srv:
-        ok, failed, seen = hammer(srv.base_url, adaptive=True, calls=calls)
-        adaptive = srv.by_status
-        assert srv.peak_in_flight <= 4
-    assert (ok, failed) == (calls, 0)
-    assert adaptive[200] == calls
-    rejected = adaptive.get(429, 0)
-    assert rejected < 0.25 * (calls + rejected), adaptive
-    assert seen[-1] <= 8  # it settled near what the server allows, not at 32
-
-    with running_server(config) as srv:
-        ok, failed, _ = hammer(srv.base_url, adaptive=False, calls=calls)
-        fixed = srv.by_status
-    assert (ok, failed) == (calls, 0)
-    assert fixed.get(429, 0) > 2 * rejected, (fixed, adaptive)
-
-
-def test_the_server_limit_leaves_other_modes_alone():
-    with running_server(ServerConfig(mode="echo", latency_ms=10)) as srv:
-        ok, failed, seen = hammer(srv.base_url, adaptive=True, calls=100)
-        assert srv.by_status == {200: 100}
-    assert (ok, failed) == (100, 0) and set(seen) == {32}
-
-
 def test_the_progress_bar_shows_the_live_concurrency():
     from types import SimpleNamespace
 
@@ -311,3 +346,62 @@ def test_the_progress_bar_shows_the_live_concurrency():
     limit.overloaded(limit.epoch)
     on_result(SimpleNamespace(verdicts=[verdict]))
     assert progress.tasks[0].fields["concurrency"] == "in flight 0/8 (max 16)"
+
+
+class Queueing:
+    """A server that queues instead of refusing: 4 answered at once, the rest wait their turn."""
+
+    def __init__(self, capacity: int, latency_s: float) -> None:
+        self.slots = asyncio.Semaphore(capacity)
+        self.latency_s = latency_s
+
+    async def chat(self, messages: Sequence[Message], params: dict[str, Any]) -> Reply:
+        async with self.slots:
+            await asyncio.sleep(self.latency_s)
+        return Reply(text="ok")
+
+    async def aclose(self) -> None:
+        pass
+
+
+def test_a_queueing_server_gets_fewer_calls_in_flight_when_its_latency_grows():
+    async def go(tolerance: float | None) -> AdaptiveLimit:
+        gate = CallGate(Queueing(4, 0.005), concurrency=32, latency_tolerance=tolerance)  # type: ignore[arg-type]
+        todo = iter(range(800))
+
+        async def worker() -> None:
+            for _ in todo:
+                await gate.chat(HELLO, None, Transcript())
+
+        await asyncio.gather(*(worker() for _ in range(32)))
+        await gate.aclose()
+        return gate.concurrency
+
+    held = run(go(2.0))
+    # 32 in flight make every call wait 8 turns: the latency signal takes the limit down
+    assert held.latency_decreases >= 5 and held.limit < 32 and held.decreases == 0
+    ignored = run(go(None))
+    assert ignored.latency_decreases == 0 and ignored.limit == 32
+
+
+def test_the_progress_bar_shows_the_live_call_rate():
+    import time
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from redline.cli.scan import _progress
+
+    progress, on_result, on_gate = _progress(10, 0, Console(), enabled=False)
+    gate = SimpleNamespace(concurrency=AdaptiveLimit(4), requests=0)
+    on_gate(gate)
+    verdict = SimpleNamespace(outcome=SimpleNamespace(value="safe"))
+    started = time.monotonic()
+    time.sleep(0.3)
+    gate.requests = 60
+    on_result(SimpleNamespace(verdicts=[verdict]))
+    elapsed = time.monotonic() - started
+    shown = progress.tasks[0].fields["concurrency"]
+    assert shown.startswith("in flight 0/4 · ") and shown.endswith(" calls/s")
+    rate = float(shown.split(" · ")[1].split()[0])
+    assert 60 / (elapsed + 0.05) <= rate <= 60 / 0.3 + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import types
 import time
 from pathlib import Path
 from typing import Any
@@ -116,5 +117,29 @@ def test_without_ray_the_scan_says_which_extra_to_install_before_creating_a_run(
     result = run_cli("scan", str(config), "--db", str(db), "--executor", "ray")
     assert result.exit_code == 2
     assert "pip install 'redline[ray]'" in result.output
+    assert not db.exists() or db_rows(db, "select count(*) from runs") == [(0,)]
+    assert server.requests == 0
+
+
+@pytest.mark.parametrize(
+    ("limits", "flags", "says"),
+    [
+        ({"max_tokens": 1000}, [], "limits.max_tokens is not supported"),
+        ({}, ["--max-cost-usd", "1"], "--max-cost-usd is not supported"),
+    ],
+)
+def test_budgets_in_tokens_or_money_on_ray_are_refused_before_creating_a_run(
+    tmp_path: Path, server: Any, monkeypatch: pytest.MonkeyPatch, limits, flags, says
+):
+    # only the call budget is divided among actors: any other budget is refused, never ignored
+    monkeypatch.setitem(sys.modules, "ray", types.ModuleType("ray"))
+    data = small_campaign(server.base_url, "builtin:core")
+    data["limits"] = {**data.get("limits", {}), **limits}
+    data["prices"] = {"redline-test": {"input_per_mtok": 1.0, "output_per_mtok": 1.0}}
+    config = write_config(tmp_path / "c.yaml", data)
+    db = tmp_path / "r.db"
+    result = run_cli("scan", str(config), "--db", str(db), "--executor", "ray", *flags)
+    assert result.exit_code == 2, result.output
+    assert says in result.output
     assert not db.exists() or db_rows(db, "select count(*) from runs") == [(0,)]
     assert server.requests == 0

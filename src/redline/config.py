@@ -52,10 +52,19 @@ class Limits(BaseModel):
 
     concurrency: int = Field(16, ge=1, le=4096)
     adaptive_concurrency: bool = True
-    """Halve the calls in flight when a model answers 429 or 503 and grow them back one at a
-    time after that many successes, never above ``concurrency`` (AIMD); off: a fixed limit."""
+    """Cut the calls in flight when a model answers 429 or 503 (to what it was answering at
+    once), hold them back while its latency grows, and grow them back one at a time after a
+    window of successes, never above ``concurrency`` (AIMD); off: a fixed limit."""
+    latency_tolerance: float | None = Field(2.0, gt=1)
+    """With adaptive concurrency: when recent latency exceeds this many times the usual, stop
+    growing the calls in flight and take one away per window (``null``: ignore latency)."""
     requests_per_minute: float | None = Field(None, gt=0)
     max_target_calls: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1)
+    """Prompt plus completion tokens: in ``limits``, the whole run's (every role); in
+    ``attacker_limits`` or ``judge_limits``, that role's."""
+    max_cost_usd: float | None = Field(None, gt=0)
+    """Estimated US dollars (from ``prices``), with the same scope as ``max_tokens``."""
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0, le=20)
     backoff_initial_s: float = Field(0.5, ge=0)
@@ -94,6 +103,15 @@ class ExecutorConfig(BaseModel):
     batch: int = Field(4, ge=1, le=1000)
     """Attempts sent to an actor in one call: less overhead per attempt; each call's results
     come back together, when the slowest of them is done."""
+
+
+class ModelPrice(BaseModel):
+    """What a model costs, in US dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
 
 
 class BehaviorSource(BaseModel):
@@ -170,6 +188,10 @@ class Campaign(BaseModel):
     judge_limits: Limits | None = None
     """Limits of the judge models (guards, rubric, the attack loops' scorer) [default:
     ``limits``]."""
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    """Prices per model name (the ``model`` option of the target, attacker, scorer and judge
+    models): tokens and estimated cost are shown per role, and ``max_cost_usd`` budgets read
+    them. A model not listed is not costed."""
     seed: int = Field(0, ge=0, le=MAX_SEED)
     """Any integer from 0 to 2**63 - 1 (the store keeps it as a signed 64-bit integer)."""
     repeats: int = Field(1, ge=1, le=1000)
@@ -275,7 +297,47 @@ def parse_campaign(data: Any, source: str = "<config>", root: yaml.Node | None =
         if spec is not None:
             _validate_target(spec, located, (role,))
     _validate_plugins(campaign, located)
+    _validate_money_budgets(campaign, located)
     return campaign
+
+
+def _validate_money_budgets(campaign: Campaign, located: _Located) -> None:
+    problem = money_budget_problem(campaign)
+    if problem is not None:
+        raise located.error((problem[0], "max_cost_usd"), problem[1])
+
+
+def money_budget_problem(campaign: Campaign) -> tuple[str, str] | None:
+    """``(limits key, why)`` when a ``max_cost_usd`` covers a model without a price.
+
+    Such a budget could never stop the run (a cost it cannot estimate is unknown, not zero).
+    """
+    from redline.engine.budget import role_models
+
+    models = role_models(campaign.model_dump(mode="json", exclude_none=True))
+    for key, roles in (
+        ("limits", list(models)),
+        ("attacker_limits", ["attacker"]),
+        ("judge_limits", ["judge"]),
+    ):
+        limits = getattr(campaign, key)
+        if limits is None or limits.max_cost_usd is None:
+            continue
+        missing = sorted(
+            {
+                name or "(a model without a `model` name)"
+                for role in roles
+                for name in models.get(role, [])
+                if name is None or name not in campaign.prices
+            }
+        )
+        if missing:
+            return key, (
+                f"needs a price for every model it counts; `prices:` has none for "
+                f"{', '.join(map(repr, missing))} (add e.g. `prices: {{{missing[0]}: "
+                "{input_per_mtok: 0.15, output_per_mtok: 0.60}}`, or use max_tokens)"
+            )
+    return None
 
 
 def _validate_target(
@@ -462,4 +524,12 @@ def load_behaviors(sources: list[BehaviorSource], seed: int) -> list[Any]:
     return out
 
 
-__all__ = ["BehaviorSource", "Campaign", "Limits", "RedlineError", "load_behaviors", "load_config"]
+__all__ = [
+    "BehaviorSource",
+    "Campaign",
+    "Limits",
+    "ModelPrice",
+    "RedlineError",
+    "load_behaviors",
+    "load_config",
+]

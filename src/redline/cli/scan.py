@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
+from collections import deque
 from typing import Any
 
 import click
@@ -92,6 +94,10 @@ def _with_executor(campaign: Any, executor: str | None, address: str | None, act
     return campaign.model_copy(update={"executor": current.model_copy(update=update)})
 
 
+RATE_WINDOW_S = 5.0
+"""The progress bar's calls/s is measured over about this many seconds."""
+
+
 def _progress(total: int, done_before: int, console: Any, enabled: bool):
     from rich.progress import (
         BarColumn,
@@ -124,17 +130,34 @@ def _progress(total: int, done_before: int, console: Any, enabled: bool):
     )  # fmt: skip
     counts = {"unsafe": 0, "safe": 0, "error": 0, "benign": 0}
     gates: list[Any] = []
+    samples: deque[tuple[float, int]] = deque()
+    """``(time, requests sent)`` over the last ``RATE_WINDOW_S`` seconds (the first kept)."""
 
     def on_gate(gate: Any) -> None:
         gates.append(gate)
+        samples.append((time.monotonic(), getattr(gate, "requests", 0)))
+
+    def rate(now: float, sent: int) -> str:
+        """`` · 183 calls/s``: target requests per second over the last few seconds."""
+        samples.append((now, sent))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
+            samples.popleft()
+        then, before = samples[0]
+        return f" · {(sent - before) / (now - then):.0f} calls/s" if now - then >= 0.2 else ""
 
     def concurrency() -> str:
-        """``in flight 12/16``: the live concurrency limit, below the maximum under pushback."""
+        """``in flight 12/16 · 183 calls/s``: the live limit and the target's request rate.
+
+        The limit is below the maximum while the server pushes back.
+        """
         if not gates:
             return ""
-        limit = gates[0].concurrency
-        return f"in flight {limit.in_flight}/{limit.limit}" + (
-            f" (max {limit.maximum})" if limit.limit < limit.maximum else ""
+        gate = gates[0]
+        limit = gate.concurrency
+        return (
+            f"in flight {limit.in_flight}/{limit.limit}"
+            + (f" (max {limit.maximum})" if limit.limit < limit.maximum else "")
+            + rate(time.monotonic(), getattr(gate, "requests", 0))
         )
 
     def on_result(result: Any) -> None:
@@ -168,6 +191,17 @@ def _progress(total: int, done_before: int, console: Any, enabled: bool):
     "--api-key-env", metavar="VAR", help="Environment variable holding --target's API key."
 )
 @click.option("--max-target-calls", type=click.IntRange(min=1), help="Override the call budget.")
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    help="Override the run's token budget (limits.max_tokens: every role's tokens together).",
+)
+@click.option(
+    "--max-cost-usd",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Override the run's budget in estimated US dollars (limits.max_cost_usd; needs "
+    "prices: in the config).",
+)
 @fail_on_asr_option
 @max_error_rate_option
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
@@ -203,6 +237,8 @@ def scan(
     model: str | None,
     api_key_env: str | None,
     max_target_calls: int | None,
+    max_tokens: int | None,
+    max_cost_usd: float | None,
     fail_on_asr: tuple[str, ...],
     max_error_rate: float,
     no_progress: bool,
@@ -251,14 +287,17 @@ def scan(
     if executor == "ray" or (
         executor is None and (address or actors or _config_says_ray(campaign))
     ):
-        from redline.engine.ray_executor import import_ray
+        from redline.engine.ray_executor import import_ray, unsupported_budget
 
         import_ray()  # a missing extra is said before a run is created
+        unsupported_budget(campaign, max_tokens, max_cost_usd)
     prepared = prepare_run(
         store,
         campaign,
         resume=resume,
         max_target_calls=max_target_calls,
+        max_tokens=max_tokens,
+        max_cost_usd=max_cost_usd,
         preflight=not no_preflight,
     )
     prepared.campaign = _with_executor(prepared.campaign, executor, address, actors)
@@ -291,7 +330,7 @@ def scan(
     db_flag = f" --db {shown_url(db)}" if db and db != os.environ.get("REDLINE_DB") else ""
     code = _finish(
         summary, stats.stop_reason, prepared.run_id, db_flag, gates, out, max_error_rate,
-        where=store.shown_url.removeprefix("sqlite:///"),
+        where=store.shown_url.removeprefix("sqlite:///"), budget_reason=stats.budget_reason,
     )  # fmt: skip
     if code == EXIT_INTERRUPTED and stats.signal == signal.SIGTERM:
         code = EXIT_TERMINATED
@@ -312,6 +351,7 @@ def _finish(
     out: Any,
     max_error_rate: float = 1.0,
     where: str = DEFAULT_DB,
+    budget_reason: str | None = None,
 ) -> int:
     """Tell the user where things stand and what to run next; return the exit code.
 
@@ -327,10 +367,12 @@ def _finish(
         )
         return EXIT_INTERRUPTED
     if stop_reason == "budget_exhausted":
+        reason = budget_reason or "the budget of target calls is spent"
         out.print(
-            f"[yellow]Stopped at the call budget[/] with {summary['stored_attempts']} of "
+            f"[yellow]Stopped at the {_budget_kind(reason)}:[/] {markup_safe(reason)}, with "
+            f"{summary['stored_attempts']} of "
             f"{summary['plan_size']} attempts stored. Continue with a larger budget: "
-            f"[bold]redline scan --resume {run_id} --max-target-calls N{db_flag}[/]"
+            + _resume_command(reason, run_id, db_flag)
         )
         return EXIT_BUDGET
     if every_attempt_failed(summary):
@@ -343,3 +385,28 @@ def _finish(
         f"report.html{db_flag}[/] (or --format json)"
     )
     return gate_code(summary, gates, max_error_rate, out)
+
+
+def _budget_kind(reason: str) -> str:
+    """``call budget``, ``token budget``, ``judge's cost budget``...: which one ``reason`` is."""
+    role = next((r for r in ("attacker", "judge") if reason.startswith(f"the {r}'s")), None)
+    if "target calls" in reason:
+        kind = "call budget"
+    else:
+        kind = "cost budget" if "$" in reason else "token budget"
+    return f"{role}'s {kind}" if role else kind
+
+
+def _resume_command(reason: str, run_id: str, db_flag: str) -> str:
+    """How to continue a run stopped by the budget named in ``reason`` (rich markup)."""
+    for role in ("attacker", "judge"):
+        if reason.startswith(f"the {role}'s"):
+            return (
+                f"raise {role}_limits in its config and run [bold]redline scan CONFIG "
+                f"--resume {run_id}{db_flag}[/]"
+            )
+    if "target calls" in reason:
+        flag = "--max-target-calls N"
+    else:
+        flag = "--max-cost-usd X" if "$" in reason else "--max-tokens N"
+    return f"[bold]redline scan --resume {run_id} {flag}{db_flag}[/]"

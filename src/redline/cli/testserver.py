@@ -58,6 +58,18 @@ from redline.cli import user_errors
     help="Answer 429 (with Retry-After) to a request beyond this many in flight: a rate-limited "
     "API, to try adaptive concurrency against.",
 )
+@click.option(
+    "--requests-per-second",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Answer 429 (with Retry-After: the wait for the next token) to requests beyond this "
+    "rate (a token bucket): a rate-limited API.",
+)
+@click.option(
+    "--burst",
+    type=click.IntRange(1),
+    help="Requests the --requests-per-second bucket holds [default: a tenth of a second's "
+    "worth, at least 1].",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @user_errors
 def testserver(
@@ -72,6 +84,8 @@ def testserver(
     faults: tuple[str, ...],
     retry_after: float,
     max_concurrent: int | None,
+    requests_per_second: float | None,
+    burst: int | None,
     seed: int,
 ) -> None:
     """Serve an OpenAI-compatible test endpoint at http://HOST:PORT/v1.
@@ -95,13 +109,14 @@ def testserver(
       redline testserver --fault 429=0.1 --fault timeout=0.01
       redline testserver --latency-ms 50 --max-concurrent 4
       redline testserver --port 8765 --mode script --rules examples/app-model-script.yaml
+      redline testserver --latency-ms 20 --requests-per-second 200
     """  # noqa: D301 (a real backspace: click's marker for a paragraph kept as written)
     from redline.errors import ConfigError
     from redline.testserver import FAULTS, ServerConfig, load_rules, serve
 
     config = ServerConfig(
         mode=mode, latency_ms=latency_ms, retry_after_s=retry_after, seed=seed,
-        max_concurrent=max_concurrent,
+        max_concurrent=max_concurrent, requests_per_second=requests_per_second, burst=burst,
     )  # fmt: skip
     if reply is not None:
         config.reply = reply

@@ -20,13 +20,14 @@ from typing import Any
 from redline import __version__, registry
 from redline.attacks import Attack
 from redline.attacks.base import attack_key
-from redline.config import Campaign, load_behaviors, parse_campaign
-from redline.engine.gate import Budget, CallGate
+from redline.config import Campaign, load_behaviors, money_budget_problem, parse_campaign
+from redline.engine.budget import Budget, campaign_budget
+from redline.engine.gate import CallGate
 from redline.engine.judging import JudgeModels, judge_models_for
 from redline.engine.plan import build_plan
 from redline.engine.redaction import campaign_secrets, judge_model_specs
 from redline.engine.runner import Executor, NamedJudge, ResultCallback, RunStats
-from redline.errors import ConfigError, StoreError
+from redline.errors import BudgetExhausted, ConfigError, StoreError
 from redline.judges import judge_label
 from redline.model import PlannedAttempt
 from redline.store import RunLock, Store
@@ -77,6 +78,8 @@ class PreparedRun:
     attacks: dict[str, Attack]
     judges: list[NamedJudge]
     calls_used: int = 0
+    spent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """A resumed run's stored usage per role (``Store.call_totals``): its budget starts there."""
     resumed: bool = False
     lock: RunLock | None = None
     """This process's hold on the run; :func:`execute_run` lets it go when the run ends."""
@@ -112,6 +115,8 @@ def prepare_run(
     *,
     resume: str | None = None,
     max_target_calls: int | None = None,
+    max_tokens: int | None = None,
+    max_cost_usd: float | None = None,
     preflight: bool = False,
 ) -> PreparedRun:
     """Plan a new run of ``campaign``, or reload run ``resume`` and find what is left to do.
@@ -139,12 +144,22 @@ def prepare_run(
             )
         campaign = parse_campaign(stored, f"run {resume} (stored config)")
     assert campaign is not None
-    if max_target_calls is not None:
-        campaign = campaign.model_copy(
-            update={
-                "limits": campaign.limits.model_copy(update={"max_target_calls": max_target_calls})
-            }
+    budgets = {
+        key: value
+        for key, value in (
+            ("max_target_calls", max_target_calls),
+            ("max_tokens", max_tokens),
+            ("max_cost_usd", max_cost_usd),
         )
+        if value is not None
+    }
+    if budgets:
+        campaign = campaign.model_copy(
+            update={"limits": campaign.limits.model_copy(update=budgets)}
+        )
+    problem = money_budget_problem(campaign) if max_cost_usd is not None else None
+    if problem is not None:
+        raise ConfigError(f"--max-cost-usd: {problem[1]}")
     plan, attacks, components = _plan(campaign)
     judges = [named_judge(spec) for spec in campaign.judges]
     components.insert(0, ("target", registry.specify("target", campaign.target)))
@@ -219,13 +234,14 @@ def _prepare(
         attacks,
         judges,
         calls_used=store.target_calls_used(run_row["id"]),
+        spent=store.call_totals(run_row["id"]),
         resumed=True,
         lock=lock,
     )
 
 
 def _attacker_roles(
-    campaign: Campaign, limits: Any, models: JudgeModels
+    campaign: Campaign, limits: Any, models: JudgeModels, budget: Budget
 ) -> tuple[CallGate | None, Any]:
     """The attacker's gate and the 1-10 scorer, when the campaign names an attacker."""
     if campaign.attacker is None:
@@ -234,7 +250,11 @@ def _attacker_roles(
 
     target = build_target(campaign.attacker)
     gate = CallGate.from_limits(
-        target, limits, role="attacker", rate_limited=campaign.attacker_limits is not None
+        target,
+        limits,
+        role="attacker",
+        rate_limited=campaign.attacker_limits is not None,
+        budget=budget,
     )
     models.pairs.append((gate, target))
     scorer = RubricJudge(RubricOptions(mode="scale", model=campaign.scorer or campaign.attacker))
@@ -268,7 +288,7 @@ async def execute_run(
             store, prepared, on_result=on_result, on_gate=on_gate, handle_sigint=handle_sigint
         )
     target = build_target(campaign.target)
-    budget = Budget(limits.max_target_calls, used=prepared.calls_used)
+    budget = campaign_budget(campaign, calls_used=prepared.calls_used, stored=prepared.spent)
     gate = CallGate.from_limits(target, limits, budget=budget, rate_limited=True)
     if on_gate is not None:
         on_gate(gate)
@@ -276,8 +296,11 @@ async def execute_run(
         prepared.judges,
         campaign.limits_for("judge"),
         rate_limited=campaign.judge_limits is not None,
+        budget=budget,
     )
-    attacker_gate, scorer = _attacker_roles(campaign, campaign.limits_for("attacker"), models)
+    attacker_gate, scorer = _attacker_roles(
+        campaign, campaign.limits_for("attacker"), models, budget
+    )
     writer = store.writer(
         prepared.run_id,
         judge_specs={j.label: j.spec.spec_sha256 for j in prepared.judges if j.spec is not None},
@@ -305,10 +328,14 @@ async def execute_run(
     try:
         if budget.exhausted and prepared.pending:
             executor.stats.stop_reason = "budget_exhausted"
+            with contextlib.suppress(BudgetExhausted):
+                budget.take()  # records why
             stats = executor.stats
         else:
             with models.active():  # judges (and the scorer) read their models from here
                 stats = await executor.run(prepared.pending)
+        if stats.stop_reason == "budget_exhausted":
+            stats.budget_reason = budget.reason
         status = stats.stop_reason
     finally:
         for signum in stop_signals:

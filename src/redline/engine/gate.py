@@ -1,10 +1,12 @@
 """The call gate: everything between an attack and a model's ``chat``.
 
-Per target it holds a concurrency limit (adaptive by default: halved on 429/503, grown back
-one call at a time, see :mod:`redline.engine.adaptive`), a requests-per-minute limiter, the
-retry policy (exponential backoff with jitter on transient failures, honouring Retry-After), a
-per-call timeout, the call budget and the reply size cap; and it records every request, failed
-ones included, in the attempt's transcript.
+Per model it holds a concurrency limit (adaptive by default: cut on 429/503 to what the server
+was answering, held back when latency grows, grown back one call at a time, see
+:mod:`redline.engine.adaptive`), a requests-per-minute limiter, the retry policy (exponential
+backoff with jitter on transient failures, honouring Retry-After up to ``retry_after_max_s``),
+a per-call timeout, the run's budget (calls, tokens, money: :mod:`redline.engine.budget`) and
+the reply size cap; and it records every request, failed ones included, in the attempt's
+transcript.
 """
 
 from __future__ import annotations
@@ -19,32 +21,17 @@ from typing import Any
 from aiolimiter import AsyncLimiter
 
 from redline.engine.adaptive import OVERLOAD_STATUSES, AdaptiveLimit
+from redline.engine.budget import Budget
 from redline.engine.deadlines import Deadlines
-from redline.errors import BudgetExhausted, CallError, PermanentCallError, TransientCallError
+from redline.errors import CallError, PermanentCallError, TransientCallError
 from redline.model import CallRecord, CallRole, Message, Reply, Transcript
 from redline.targets.base import Target
 
+RETRY_AFTER_JITTER = 0.25
+"""A Retry-After wait is lengthened by a random 0-25% of itself."""
+
 TRUNCATED = "truncated_replies"
 """The transcript meta key listing the replies cut at ``max_reply_chars``."""
-
-
-class Budget:
-    """A maximum number of calls shared by every attempt of a run."""
-
-    def __init__(self, limit: int | None, used: int = 0) -> None:
-        self.limit = limit
-        self.used = used
-
-    @property
-    def exhausted(self) -> bool:
-        """True once no call may be made."""
-        return self.limit is not None and self.used >= self.limit
-
-    def take(self) -> None:
-        """Spend one call, or raise :class:`BudgetExhausted`."""
-        if self.exhausted:
-            raise BudgetExhausted(f"the budget of {self.limit} target calls is spent")
-        self.used += 1
 
 
 class CallGate:
@@ -57,6 +44,7 @@ class CallGate:
         role: CallRole = "target",
         concurrency: int = 16,
         adaptive_concurrency: bool = True,
+        latency_tolerance: float | None = 2.0,
         requests_per_minute: float | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 4,
@@ -69,7 +57,9 @@ class CallGate:
     ) -> None:
         self.target = target
         self.role: CallRole = role
-        self.concurrency = AdaptiveLimit(concurrency, adaptive=adaptive_concurrency)
+        self.concurrency = AdaptiveLimit(
+            concurrency, adaptive=adaptive_concurrency, latency_tolerance=latency_tolerance
+        )
         self.limiter = AsyncLimiter(1, 60.0 / requests_per_minute) if requests_per_minute else None
         self.timeout_s = timeout_s
         self.deadlines = Deadlines(timeout_s)
@@ -80,6 +70,8 @@ class CallGate:
         self.max_reply_chars = max_reply_chars
         self.budget = budget or Budget(None)
         self.params = params or {}
+        self.requests = 0
+        """Requests sent so far, retries and failures included (progress displays read it)."""
 
     @classmethod
     def from_limits(
@@ -93,14 +85,16 @@ class CallGate:
     ) -> CallGate:
         """A gate with the campaign's limits (``redline.config.Limits``) for ``role``.
 
-        Only the target's gate takes the rate limit and the budget: they describe what the
-        target may receive.
+        The rate limit is applied when ``rate_limited`` (the target's, or a role's own
+        limits). ``budget`` is the run's, shared by every gate: each gate counts its calls'
+        tokens in it under ``role``.
         """
         return cls(
             target,
             role=role,
             concurrency=limits.concurrency,
             adaptive_concurrency=limits.adaptive_concurrency,
+            latency_tolerance=limits.latency_tolerance,
             requests_per_minute=limits.requests_per_minute if rate_limited else None,
             timeout_s=limits.timeout_s,
             max_retries=limits.max_retries,
@@ -120,12 +114,14 @@ class CallGate:
         """Seconds to wait before retry ``retry_number`` (1-based).
 
         The server's Retry-After when it sent one: it wins over ``backoff_max_s`` (the server
-        knows when it will answer again), capped at ``retry_after_max_s``. Otherwise exponential
-        backoff ``initial * 2**(n-1)`` capped at ``backoff_max_s``, plus up to ``initial`` of
-        jitter.
+        knows when it will answer again), capped at ``retry_after_max_s``, plus up to
+        ``RETRY_AFTER_JITTER`` of it (calls told the same wait must not all come back at the
+        same moment). Otherwise exponential backoff ``initial * 2**(n-1)`` capped at
+        ``backoff_max_s``, plus up to ``initial`` of jitter.
         """
         if error.retry_after is not None:
-            return min(error.retry_after, self.retry_after_max_s)
+            wait = min(error.retry_after, self.retry_after_max_s)
+            return wait * (1 + random.uniform(0, RETRY_AFTER_JITTER))
         exponential = self.backoff_initial_s * 2 ** (retry_number - 1)
         return min(exponential, self.backoff_max_s) + random.uniform(0, self.backoff_initial_s)
 
@@ -152,12 +148,14 @@ class CallGate:
     async def _once(
         self, messages: Sequence[Message], params: dict[str, Any], transcript: Transcript
     ) -> Reply:
-        self.budget.take()
+        budget = self.budget
         slots = self.concurrency
         epoch = await slots.acquire()
         try:
             if self.limiter is not None:
                 await self.limiter.acquire()
+            budget.take(self.role)  # once the call can go: what finished while it waited counts
+            self.requests += 1
             started_wall, started = time.time(), time.perf_counter()
             task = asyncio.current_task()
             assert task is not None
@@ -175,11 +173,11 @@ class CallGate:
             except Exception as exc:  # a target plugin's own bug or an unexpected library error
                 error = PermanentCallError(f"target raised {type(exc).__name__}: {exc}")
             else:
-                slots.succeeded()
+                latency = time.perf_counter() - started
+                slots.succeeded(latency)
+                budget.charge(self.role, reply.usage)
                 transcript.calls.append(
-                    CallRecord(
-                        self.role, started_wall, time.perf_counter() - started, True, reply.usage
-                    )
+                    CallRecord(self.role, started_wall, latency, True, reply.usage)
                 )
                 if reply.tool_calls and self.role == "target":
                     transcript.tool_calls.extend(reply.tool_calls)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redline.config import Limits
+from redline.engine.budget import Budget
 from redline.engine.gate import CallGate
 from redline.engine.runner import NamedJudge, judge_transcript
 from redline.errors import StoreError
@@ -35,6 +36,8 @@ class JudgeModels:
     """Apply ``limits.requests_per_minute`` to each judge model (given as their own limits)."""
     callers: dict[str, ModelCaller] = field(default_factory=dict)
     pairs: list[tuple[CallGate, Any]] = field(default_factory=list)
+    budget: Budget | None = None
+    """The run's budget: judge calls are charged to it under role ``judge``."""
 
     def add(self, judges: Sequence[NamedJudge]) -> None:
         """Open a gated model for every judge model of ``judges`` (ensemble members included).
@@ -50,7 +53,11 @@ class JudgeModels:
                     continue
                 target = build_target(judge.options.model)
                 gate = CallGate.from_limits(
-                    target, self.limits, role="judge", rate_limited=self.rate_limited
+                    target,
+                    self.limits,
+                    role="judge",
+                    rate_limited=self.rate_limited,
+                    budget=self.budget,
                 )
                 self.callers[key] = gate
                 self.pairs.append((gate, target))
@@ -67,14 +74,19 @@ class JudgeModels:
 
 
 def judge_models_for(
-    judges: Sequence[NamedJudge], limits: Limits, *, rate_limited: bool = False
+    judges: Sequence[NamedJudge],
+    limits: Limits,
+    *,
+    rate_limited: bool = False,
+    budget: Budget | None = None,
 ) -> JudgeModels:
     """The gated judge models of ``judges`` (members of ensembles included).
 
     ``rate_limited``: ``limits`` are the judges' own (``judge_limits``), so their
-    ``requests_per_minute`` applies to each judge model.
+    ``requests_per_minute`` applies to each judge model. ``budget``: the run's, which their
+    calls are charged to.
     """
-    models = JudgeModels(limits, rate_limited)
+    models = JudgeModels(limits, rate_limited, budget=budget)
     models.add(judges)
     return models
 

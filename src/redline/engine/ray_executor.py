@@ -48,6 +48,33 @@ def import_ray() -> Any:
     return ray
 
 
+def unsupported_budget(campaign: Any, max_tokens: int | None, max_cost_usd: float | None) -> None:
+    """Refuse budgets in tokens or money on Ray: only the call budget is divided among actors.
+
+    Raises :class:`ConfigError` naming the limit, so it is said before a run is created and
+    never silently ignored.
+    """
+    if max_tokens is not None or max_cost_usd is not None:
+        flag = "--max-tokens" if max_tokens is not None else "--max-cost-usd"
+        raise ConfigError(
+            f"{flag} is not supported with --executor ray yet: only max_target_calls is "
+            "divided among the actors (docs/scale.md); run locally or use max_target_calls"
+        )
+    if campaign is None:
+        return
+    for key in ("limits", "attacker_limits", "judge_limits"):
+        limits = getattr(campaign, key, None)
+        if limits is None:
+            continue
+        for name in ("max_tokens", "max_cost_usd"):
+            if getattr(limits, name, None) is not None:
+                raise ConfigError(
+                    f"{key}.{name} is not supported with the Ray executor yet: only "
+                    "limits.max_target_calls is divided among the actors (docs/scale.md); "
+                    "run locally or use max_target_calls"
+                )
+
+
 @dataclass(slots=True)
 class RayRunStats(RunStats):
     """What a run on Ray did, with what the ledger caught."""
@@ -364,6 +391,7 @@ async def execute_on_ray(
     the run's lock is released at the end. ``on_gate`` is handed the executor, whose
     ``concurrency`` reads like a gate's (attempts in flight over every actor).
     """
+    unsupported_budget(prepared.campaign, None, None)  # a resumed run's stored config
     settings = prepared.campaign.executor or ExecutorConfig(type="ray")
     writer = store.writer(
         prepared.run_id,

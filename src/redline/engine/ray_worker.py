@@ -92,7 +92,9 @@ class AttemptWorker:
         self._models = judge_models_for(
             judges, campaign.limits_for("judge"), rate_limited=campaign.judge_limits is not None
         )
-        attacker, scorer = _attacker_roles(campaign, campaign.limits_for("attacker"), self._models)
+        attacker, scorer = _attacker_roles(
+            campaign, campaign.limits_for("attacker"), self._models, self.budget
+        )
         self._executor = Executor(
             gate=gate,
             attacks=attacks,

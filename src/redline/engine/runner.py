@@ -41,6 +41,8 @@ class RunStats:
     """``completed``, ``budget_exhausted`` or ``interrupted``."""
     signal: int | None = None
     """The signal that interrupted the run (SIGINT, SIGTERM), when one did."""
+    budget_reason: str | None = None
+    """Which budget stopped the run (``budget_exhausted``), in words."""
     truncated_replies: int = 0
     """Replies cut at ``limits.max_reply_chars`` (each recorded in its attempt's meta)."""
 
@@ -148,7 +150,10 @@ class Executor:
             transcript.error = f"attacker: {exc}"
         except Exception as exc:  # an attack plugin's bug must not end the run
             transcript.error = f"attack {planned.attack_key!r} failed: {type(exc).__name__}: {exc}"
-        verdicts = await judge_transcript(self.judges, planned.behavior, transcript)
+        try:
+            verdicts = await judge_transcript(self.judges, planned.behavior, transcript)
+        except BudgetExhausted:  # a judge model's budget: not judged, so not stored
+            return None
         return AttemptResult(planned, transcript, verdicts, started, time.time())
 
 
@@ -174,7 +179,8 @@ async def judge_transcript(
 ) -> list[Verdict]:
     """Every judge's verdict on ``transcript``, an attempt at ``behavior``.
 
-    An attempt that failed (or never got a reply), or a judge that fails, gives ``error``.
+    An attempt that failed (or never got a reply), or a judge that fails, gives ``error``;
+    a spent budget (:class:`BudgetExhausted`) is raised: the attempt was not judged.
     """
     if transcript.error is not None or transcript.last_reply is None:
         reason = transcript.error or "the target never answered"
@@ -185,6 +191,8 @@ async def judge_transcript(
             verdict = await named.judge.judge(behavior, transcript)
             if verdict.judge != named.label:
                 verdict = dataclasses.replace(verdict, judge=named.label)
+        except BudgetExhausted:
+            raise
         except Exception as exc:
             verdict = Verdict(
                 named.label,

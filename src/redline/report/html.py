@@ -16,6 +16,7 @@ import jinja2
 
 from redline import __version__
 from redline.behaviors.taxonomy import CATEGORIES
+from redline.engine.budget import usd
 from redline.report.owasp import owasp_groups
 from redline.report.text import pct, redacted
 from redline.store import Store
@@ -223,6 +224,7 @@ def render_html(store: Store, summary: dict[str, Any], *, redact: bool = False) 
         undefined=jinja2.StrictUndefined,
     )
     env.filters["pct"] = pct
+    env.filters["usd"] = usd
     template = env.get_template("report.html.j2")
     mappings = [
         {"name": name, "category": CATEGORIES.get(name)}

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from redline.config import match_judge_label
+from redline.engine.budget import spend_summary
 from redline.errors import StoreError
 from redline.report.correction import apply_correction
 from redline.report.errors import run_error_causes
@@ -41,6 +42,7 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     per_judge = {name: summarize_counted(pairs, name) for name, pairs in by_judge.items()}
     unsafe_ids = store.verdict_ids(run_id, judge, ("unsafe",))["unsafe"]
     diversity, success_at_n = _attempt_figures(store, run_id, unsafe_ids)
+    calls = store.call_totals(run_id)
     summary = {
         "run_id": run_id,
         "name": run["name"],
@@ -62,7 +64,8 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
         "error_causes": run_error_causes(store, run_id, judge),
         "diversity": diversity,
         "success_at_n": success_at_n,
-        "calls": store.call_totals(run_id),
+        "calls": calls,
+        "spend": spend_summary(calls, json.loads(run["config_json"])),
     }
     apply_correction(summary, store.latest_calibration(judge))
     return summary

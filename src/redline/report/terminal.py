@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from redline.engine.budget import usd
 from redline.report.errors import causes_line
 from redline.report.text import pct, plain, printable
 
@@ -188,6 +189,36 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
             line = Text("Causes: ", style="yellow")
             line.append_text(plain(causes_line(causes)))
             console.print(line)
+    spend = spend_line(summary)
+    if spend is not None:
+        console.print(spend)
+
+
+def spend_line(summary: dict[str, Any]) -> Text | None:
+    """Tokens and estimated cost per role and in all; ``None`` when nothing was called."""
+    spend = summary.get("spend")
+    if not spend or not spend["roles"]:
+        return None
+
+    def cost(figures: dict[str, Any]) -> str:
+        if figures["cost_usd"] is None:
+            return ", cost unknown"
+        return f", {usd(figures['cost_usd'])}" if spend["priced"] else ""
+
+    parts = [
+        f"{role} {f['tokens']:,} ({f['prompt_tokens']:,} in + {f['completion_tokens']:,} out"
+        f"{cost(f)})"
+        for role, f in spend["roles"].items()
+    ]
+    total = spend["total"]
+    line = Text(f"Tokens: {' · '.join(parts)} · total {total['tokens']:,}{cost(total)}.")
+    if not spend["priced"]:
+        line.append(" Cost not counted: the config has no prices.", style="dim")
+    elif spend["unpriced"]:
+        line.append(" No price for ", style="dim")
+        line.append_text(plain(", ".join(spend["unpriced"])))
+        line.append(": its role's cost is unknown.", style="dim")
+    return line
 
 
 def calibration_text(correction: dict[str, Any]) -> str:

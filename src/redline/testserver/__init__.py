@@ -30,7 +30,11 @@ Faults, injected deterministically by a marker in the prompt, or at random with 
 
 A concurrency limit it enforces, as rate-limited APIs do: with ``max_concurrent`` set, a chat
 request that arrives while that many are already being answered gets a 429 with
-``Retry-After`` at once (``peak_in_flight`` records the most answered at the same time).
+``Retry-After`` at once (``peak_in_flight`` records the most answered at the same time). A
+rate limit too: with ``requests_per_second`` set, a token bucket holding ``burst`` requests
+(default a tenth of a second's worth, at least 1) refills at that rate, and a request that
+finds it empty gets a 429 whose ``Retry-After`` is the wait for the next token, in fractional
+seconds.
 
 Also: ``GET /v1/models``, ``GET /__stats`` (request counts), ``POST /__reset``, and a plain JSON
 application endpoint ``POST /app/chat`` (``{"prompt"}`` or ``{"messages"}``, and optionally
@@ -152,6 +156,31 @@ class ServerConfig:
     max_concurrent: int | None = None
     """When set, a request beyond this many in flight gets a 429 with ``Retry-After`` [default:
     no limit]."""
+    requests_per_second: float | None = None
+    """When set, a request beyond this rate (a token bucket) gets a 429 with ``Retry-After``
+    [default: no limit]."""
+    burst: int | None = None
+    """The bucket's size [default: ``requests_per_second / 10``, at least 1]."""
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``size`` saved up; it starts full."""
+
+    def __init__(self, rate: float, size: int) -> None:
+        self.rate = rate
+        self.size = float(size)
+        self.tokens = float(size)
+        self.updated = time.monotonic()
+
+    def take(self) -> float:
+        """Take a token: 0.0 when there was one, else the seconds until there is one."""
+        now = time.monotonic()
+        self.tokens = min(self.size, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
 
 
 class _State:
@@ -169,6 +198,10 @@ class _State:
             (re.compile(rule.when, re.IGNORECASE), rule)
             for rule in (r if isinstance(r, ScriptRule) else ScriptRule(*r) for r in config.rules)
         ]
+        rps = config.requests_per_second
+        self.bucket = (
+            TokenBucket(rps, config.burst or max(1, int(rps / 10))) if rps is not None else None
+        )
         self.in_flight = 0
         self.peak_in_flight = 0
         """The most requests answered at once (those refused for ``max_concurrent`` excluded)."""
@@ -304,11 +337,12 @@ async def _flood() -> Any:
         yield chunk
 
 
-def _rate_limited(config: ServerConfig) -> web.Response:
+def _rate_limited(config: ServerConfig, retry_after_s: float | None = None) -> web.Response:
+    wait = config.retry_after_s if retry_after_s is None else retry_after_s
     return web.json_response(
         {"error": {"message": "rate limited", "type": "rate_limit"}},
         status=429,
-        headers={"Retry-After": f"{config.retry_after_s:g}"},
+        headers={"Retry-After": f"{wait:.4g}"},
     )
 
 
@@ -322,6 +356,11 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
     ) -> tuple[web.Response | None, str | None]:
         """Apply the concurrency limit, latency and faults; an early response, or the reply."""
         state.requests += 1
+        if state.bucket is not None:
+            wait = state.bucket.take()
+            if wait:
+                state.by_status[429] += 1
+                return _rate_limited(state.config, wait), None
         limit = state.config.max_concurrent
         if limit is not None and state.in_flight >= limit:
             state.by_status[429] += 1
