@@ -55,7 +55,7 @@ def parse_chat_completion(data: Any, url: str) -> tuple[str, Usage, str | None, 
 
 
 class OpenAITarget:
-    """Chat with an OpenAI-compatible HTTP endpoint over the shared aiohttp session."""
+    """Chat with an OpenAI-compatible HTTP endpoint over the shared keep-alive connections."""
 
     Options = OpenAIOptions
 
