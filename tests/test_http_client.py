@@ -195,3 +195,12 @@ def test_a_cancelled_request_closes_its_connection():
 
     seen = run(test, reply)
     assert seen["connections"] == 2
+
+
+def test_json_that_orjson_refuses_is_still_sent_and_read():
+    surrogate = {"content": "lone \ud800 surrogate", "big": 2**70}
+    assert json.loads(_http.encode_json(surrogate)) == surrogate
+    assert _http.decode_json(b'{"content": "lone \\ud800", "x": NaN}')["content"] == "lone \ud800"
+    assert json.loads(_http.encode_json({"content": "caf\u00e9"})) == {"content": "caf\u00e9"}
+    with pytest.raises(ValueError):
+        _http.decode_json(b'{"choices": [')

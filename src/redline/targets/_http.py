@@ -19,6 +19,8 @@ import time
 import weakref
 from typing import Any
 
+import orjson
+
 from redline.errors import ConfigError, PermanentCallError, TransientCallError
 from redline.targets._h1 import BodyTooLarge, Pool, endpoint, header_lines
 
@@ -128,6 +130,30 @@ def _too_large(url: str, status: int) -> PermanentCallError:
     )
 
 
+def encode_json(body: Any) -> bytes:
+    """``body`` as JSON (orjson: a fifth of the standard library's time on a chat request).
+
+    What orjson refuses (a lone surrogate in a prompt, an integer past 64 bits) is encoded by
+    the standard library, surrogates as ASCII escapes.
+    """
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(body).encode()
+
+
+def decode_json(raw: bytes) -> Any:
+    """A JSON body, decoded by orjson; ``ValueError`` when it is not JSON.
+
+    What orjson refuses but JSON allows (the escape of a lone surrogate, ``NaN``) is decoded by
+    the standard library.
+    """
+    try:
+        return orjson.loads(raw)
+    except ValueError:  # orjson.JSONDecodeError
+        return json.loads(raw)
+
+
 async def post_json(
     url: str, body: Any, headers: dict[str, str], user: object | None = None
 ) -> tuple[int, Any]:
@@ -146,7 +172,7 @@ async def post_json(
     except ValueError as exc:
         raise PermanentCallError(f"cannot send to {url}: {exc}") from exc
     try:
-        status, response_headers, raw = await pool.post(where, extra, json.dumps(body).encode())
+        status, response_headers, raw = await pool.post(where, extra, encode_json(body))
     except BodyTooLarge as exc:
         raise _too_large(url, exc.status) from None
     except OSError as exc:
@@ -166,7 +192,7 @@ async def post_json(
             status=status,
         )
     try:
-        return status, json.loads(raw)
+        return status, decode_json(raw)
     except ValueError as exc:
         snippet = _snippet(raw, 120, headers)
         raise PermanentCallError(
