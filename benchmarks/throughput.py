@@ -52,6 +52,9 @@ from pathlib import Path
 from typing import Any
 
 CLIENTS = ("stdlib", "aiohttp", "redline")
+CHEAP_JUDGES = ("refusal", "refusal_patterns")
+CPU_GOAL_MS = 0.15
+"""Issue 15's goal for the whole pipeline with a cheap judge."""
 GOAL = "Synthetic benchmark goal number {i} for the throughput test"
 
 
@@ -319,22 +322,27 @@ def table(result: dict[str, Any]) -> str:
     alone = result["judge_alone"]
     ratios = result["ratios"]
     cpu = median(fast["redline"], "cpu_ms")
+    cheap = judge in CHEAP_JUDGES
+    # The goal is for a cheap judge; a heavier judge's own cost is shown apart from it.
+    measured = cpu if cheap else cpu - alone["cpu_ms"]
+    verdict = "met" if measured <= CPU_GOAL_MS else f"{measured - CPU_GOAL_MS:.3f} ms over"
+    rounds = result["rounds"]
     lines += [
         "",
         f"- judge `{judge}` alone, outside the run: {alone['cpu_ms']:.3f} CPU ms per reply "
         f"(included in redline's figure above); redline without it: {cpu - alone['cpu_ms']:.3f}",
         f"- redline / bare stdlib: **{ratios['redline_over_stdlib']:.2f}** (rounds "
         f"{', '.join(f'{r:.2f}' for r in ratios['redline_over_stdlib_rounds'])}); goal at least "
-        f"0.5",
+        "0.5",
         f"- redline / bare aiohttp: **{ratios['redline_over_aiohttp']:.2f}** (rounds "
         f"{', '.join(f'{r:.2f}' for r in ratios['redline_over_aiohttp_rounds'])})",
-        f"- redline CPU per attempt: **{cpu:.3f} ms**; goal at most 0.15 ms "
-        f"({'met' if cpu <= 0.15 else f'{cpu - 0.15:.3f} ms over'})",
+        f"- redline CPU per attempt{'' if cheap else ' without the judge'}: "
+        f"**{measured:.3f} ms**; goal at most {CPU_GOAL_MS} ms with a cheap judge ({verdict})",
         f"- store: {statistics.median(r['store_bytes_per_attempt'] for r in fast['redline']):,.0f}"
         " bytes per attempt",
         f"- {result['attempts']:,} attempts per client and round, concurrency "
-        f"{result['concurrency']}, {result['rounds']} rounds (median; range in brackets); "
-        f"{result['machine']}",
+        f"{result['concurrency']}, {rounds} round{'s' if rounds != 1 else ''} (median; range in "
+        f"brackets); {result['machine']}, load average {result['load']} at the start",
     ]
     return "\n".join(lines)
 
@@ -367,6 +375,7 @@ def main() -> None:
         client_main(args)
         return
 
+    load = os.getloadavg()  # other work on the machine inflates every figure
     fast_port, slow_port = free_port(), free_port()
     servers = [start_server(fast_port), start_server(slow_port, args.slow_latency_ms)]
     rounds: dict[str, list[dict[str, Any]]] = {client: [] for client in CLIENTS}
@@ -409,6 +418,7 @@ def main() -> None:
         "concurrency": args.concurrency,
         "rounds": args.rounds,
         "judge": args.judge,
+        "load": " ".join(f"{x:.1f}" for x in load),
         "rounds_by_client": rounds,
         "judge_alone": alone,
         "slow": slow,
