@@ -34,19 +34,13 @@ def build_plan(
 ) -> list[PlannedAttempt]:
     """Every attempt of a campaign, in a stable order (behaviour-major)."""
     plan: list[PlannedAttempt] = []
+    append = plan.append
+    # An attack's key is worked out from its options: once per attack, not once per behaviour.
+    keys = [attack_key(attack) for attack in attacks]
+    benign_keys = [attack_key(attack) for attack in benign_attacks]
     for behavior in behaviors:
-        for attack in benign_attacks if behavior.benign else attacks:
-            key = attack_key(attack)
+        for key in benign_keys if behavior.benign else keys:
             for repeat in range(repeats):
                 ident = attempt_id(behavior.id, key, repeat, seed)
-                plan.append(
-                    PlannedAttempt(
-                        id=ident,
-                        index=len(plan),
-                        behavior=behavior,
-                        attack_key=key,
-                        repeat=repeat,
-                        seed=int(ident[:8], 16),
-                    )
-                )
+                append(PlannedAttempt(ident, len(plan), behavior, key, repeat, int(ident[:8], 16)))
     return plan

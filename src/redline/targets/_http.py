@@ -1,10 +1,11 @@
-"""One shared aiohttp session per event loop, with connection pooling.
+"""The HTTP targets' connections: one keep-alive pool per event loop, shared.
 
 The HTTP targets share it: each registers as a user on its first call, and its ``aclose()``
-releases it; the last user to release it closes the session.
-
-aiohttp is the hot-path client: measured on a 2-core machine against a 20 ms loopback server at
-64 concurrent requests it sustained 1,800-2,600 req/s where httpx pinned a core at ~170 req/s.
+releases it; the last user to release it closes the pool. The client itself is
+:mod:`redline.targets._h1` (HTTP/1.1 on httptools' parser), chosen by measurement: aiohttp
+spent 2.4 times its CPU per request (``benchmarks/throughput.py``), and httpx, measured on a
+2-core machine against a 20 ms loopback server at 64 concurrent requests, pinned a core at
+~170 req/s where aiohttp sustained 1,800-2,600.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import time
 import weakref
 from typing import Any
 
-import aiohttp
+import orjson
 
 from redline.errors import ConfigError, PermanentCallError, TransientCallError
+from redline.targets._h1 import BodyTooLarge, Pool, endpoint, header_lines
 
-_sessions: dict[int, aiohttp.ClientSession] = {}
+_sessions: dict[int, Pool] = {}
 _users: dict[int, weakref.WeakSet[Any]] = {}
 """Per event loop: the open targets that use its session (a collected target drops out)."""
 
@@ -50,24 +52,25 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v if ENV_REF.fullmatch(v.strip()) else "<redacted>" for k, v in headers.items()}
 
 
-def shared_session(user: object | None = None) -> aiohttp.ClientSession:
-    """Return the pooled session of the running loop, creating it on first use.
+def shared_session(user: object | None = None) -> Pool:
+    """Return the connection pool of the running loop, creating it on first use.
 
     ``user`` (a target) is registered as using it until it calls :func:`release_session`.
     """
     loop = asyncio.get_running_loop()
-    session = _sessions.get(id(loop))
-    if session is None or session.closed:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(None))
-        _sessions[id(loop)] = session
+    pool = _sessions.get(id(loop))
+    if pool is None or pool.closed:
+        pool = _sessions[id(loop)] = Pool(MAX_BODY_BYTES)
     if user is not None:
-        _users.setdefault(id(loop), weakref.WeakSet()).add(user)
-    return session
+        users = _users.get(id(loop))
+        if users is None:
+            users = _users[id(loop)] = weakref.WeakSet()
+        users.add(user)
+    return pool
 
 
 async def release_session(user: object) -> None:
-    """``user`` is done with the running loop's session; once no open user is left, close it.
+    """``user`` is done with the running loop's pool; once no open user is left, close it.
 
     The HTTP targets' ``aclose()``: the engine closes every target it built when a run,
     a re-judging or a calibration ends, and the last one closes the session.
@@ -81,12 +84,12 @@ async def release_session(user: object) -> None:
 
 
 async def close_shared_session() -> None:
-    """Close the running loop's session, whoever still uses it."""
+    """Close the running loop's connection pool, whoever still uses it."""
     loop_id = id(asyncio.get_running_loop())
     _users.pop(loop_id, None)
-    session = _sessions.pop(loop_id, None)
-    if session is not None and not session.closed:
-        await session.close()
+    pool = _sessions.pop(loop_id, None)
+    if pool is not None:
+        pool.close()
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -120,31 +123,35 @@ def _snippet(raw: bytes, size: int, headers: dict[str, str]) -> str:
     return text[:size]
 
 
-async def _read_body(response: aiohttp.ClientResponse, url: str) -> bytes:
-    """The response body, or :class:`PermanentCallError` past ``MAX_BODY_BYTES``.
-
-    A body of announced, uncompressed length is read at once (the common case, and the fast
-    one); any other is read in chunks and counted after decompression.
-    """
-    length = response.content_length
-    if length is not None and not response.headers.get("Content-Encoding"):
-        if length > MAX_BODY_BYTES:
-            raise _too_large(url, response.status)
-        return await response.read()
-    chunks, size = [], 0
-    async for chunk in response.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large(url, response.status)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _too_large(url: str, status: int) -> PermanentCallError:
     return PermanentCallError(
         f"the body from {url} is larger than {MAX_BODY_BYTES:,} bytes; it was not read",
         status=status,
     )
+
+
+def encode_json(body: Any) -> bytes:
+    """``body`` as JSON (orjson: a fifth of the standard library's time on a chat request).
+
+    What orjson refuses (a lone surrogate in a prompt, an integer past 64 bits) is encoded by
+    the standard library, surrogates as ASCII escapes.
+    """
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(body).encode()
+
+
+def decode_json(raw: bytes) -> Any:
+    """A JSON body, decoded by orjson; ``ValueError`` when it is not JSON.
+
+    What orjson refuses but JSON allows (the escape of a lone surrogate, ``NaN``) is decoded by
+    the standard library.
+    """
+    try:
+        return orjson.loads(raw)
+    except ValueError:  # orjson.JSONDecodeError
+        return json.loads(raw)
 
 
 async def post_json(
@@ -153,27 +160,39 @@ async def post_json(
     """POST ``body`` as JSON and return (status, decoded JSON).
 
     Raises :class:`TransientCallError` on 429/5xx/connection failures (with Retry-After when
-    the server sent one) and :class:`PermanentCallError` on other HTTP errors or a body that is
-    not JSON or larger than ``MAX_BODY_BYTES``. Error messages quote the start of the body,
-    with the sent header values (credentials) taken out. ``user`` (the calling target) is
-    registered as a user of the shared session (see :func:`release_session`).
+    the server sent one) and :class:`PermanentCallError` on other HTTP errors, a redirect, or
+    a body that is not JSON or larger than ``MAX_BODY_BYTES``. Error messages quote the start
+    of the body, with the sent header values (credentials) taken out. ``user`` (the calling
+    target) is registered as a user of the shared pool (see :func:`release_session`).
     """
-    session = shared_session(user)
+    pool = shared_session(user)
     try:
-        async with session.post(url, json=body, headers=headers or None) as response:
-            status = response.status
-            raw = await _read_body(response, url)
-            if status >= 400:
-                snippet = _snippet(raw, 200, headers)
-                message = f"HTTP {status} from {url}: {snippet}"
-                if status in TRANSIENT_STATUSES:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    raise TransientCallError(message, status=status, retry_after=retry_after)
-                raise PermanentCallError(message, status=status)
-    except aiohttp.ClientError as exc:
+        where = endpoint(url)
+        extra = header_lines(headers, where) if headers else b""
+    except ValueError as exc:
+        raise PermanentCallError(f"cannot send to {url}: {exc}") from exc
+    try:
+        status, response_headers, raw = await pool.post(where, extra, encode_json(body))
+    except BodyTooLarge as exc:
+        raise _too_large(url, exc.status) from None
+    except OSError as exc:
         raise TransientCallError(f"connection to {url} failed: {exc}") from exc
+    if status >= 400:
+        snippet = _snippet(raw, 200, headers)
+        message = f"HTTP {status} from {url}: {snippet}"
+        if status in TRANSIENT_STATUSES:
+            retry_after = parse_retry_after(response_headers.get("retry-after"))
+            raise TransientCallError(message, status=status, retry_after=retry_after)
+        raise PermanentCallError(message, status=status)
+    if 300 <= status < 400:
+        location = response_headers.get("location", "nowhere")
+        raise PermanentCallError(
+            f"HTTP {status} from {url}: redirected to {location} (redirects are not followed: "
+            "configure the final URL)",
+            status=status,
+        )
     try:
-        return status, json.loads(raw)
+        return status, decode_json(raw)
     except ValueError as exc:
         snippet = _snippet(raw, 120, headers)
         raise PermanentCallError(

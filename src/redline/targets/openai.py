@@ -91,7 +91,7 @@ def parse_chat_completion(
 
 
 class OpenAITarget:
-    """Chat with an OpenAI-compatible HTTP endpoint over the shared aiohttp session."""
+    """Chat with an OpenAI-compatible HTTP endpoint over the shared keep-alive connections."""
 
     Options = OpenAIOptions
 
