@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-import types
 import time
+import types
 from pathlib import Path
 from typing import Any
 
