@@ -10,7 +10,11 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import shutil
+import ssl
+import subprocess
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +36,9 @@ def ok(body: bytes, *headers: str) -> bytes:
 CHAT = json.dumps({"choices": [{"message": {"content": "hi"}}]}).encode()
 
 
-async def serve(reply: Reply, close_after: int | None = None) -> tuple[asyncio.Server, dict]:
+async def serve(
+    reply: Reply, close_after: int | None = None, tls: ssl.SSLContext | None = None
+) -> tuple[asyncio.Server, dict]:
     """A raw HTTP server on 127.0.0.1: ``reply`` answers; closes after ``close_after`` requests."""
     seen: dict = {"connections": 0, "requests": []}
 
@@ -62,7 +68,7 @@ async def serve(reply: Reply, close_after: int | None = None) -> tuple[asyncio.S
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
     return server, seen
 
 
@@ -72,8 +78,9 @@ def run(test: Callable[[str, dict], Awaitable[None]], reply: Reply, **kwargs) ->
     async def go() -> dict:
         server, seen = await serve(reply, **kwargs)
         port = server.sockets[0].getsockname()[1]
+        scheme = "https" if kwargs.get("tls") is not None else "http"
         try:
-            await test(f"http://127.0.0.1:{port}/v1/chat/completions", seen)
+            await test(f"{scheme}://127.0.0.1:{port}/v1/chat/completions", seen)
         finally:
             await _http.close_shared_session()
             server.close()
@@ -204,3 +211,48 @@ def test_json_that_orjson_refuses_is_still_sent_and_read():
     assert json.loads(_http.encode_json({"content": "caf\u00e9"})) == {"content": "caf\u00e9"}
     with pytest.raises(ValueError):
         _http.decode_json(b'{"choices": [')
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command) and its key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+def test_https_verifies_the_server_certificate_and_refuses_an_untrusted_one(certificate):
+    async def test(url: str, seen: dict) -> None:
+        with pytest.raises(TransientCallError, match="CERTIFICATE_VERIFY_FAILED"):
+            await _http.post_json(url, {}, {})
+
+    seen = run(test, lambda request, n: ok(CHAT), tls=_server_tls(certificate))
+    assert seen["requests"] == []  # nothing was sent to a server that could not be verified
+
+
+def test_https_to_a_server_whose_certificate_is_trusted(certificate, monkeypatch):
+    # a private CA (a company's proxy, a self-hosted model) is trusted the usual OpenSSL way
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+
+    async def test(url: str, seen: dict) -> None:
+        for _ in range(3):
+            status, data = await _http.post_json(url, {"n": 1}, {"Authorization": "Bearer k"})
+            assert status == 200 and data["choices"][0]["message"]["content"] == "hi"
+
+    seen = run(test, lambda request, n: ok(CHAT), tls=_server_tls(certificate))
+    assert seen["connections"] == 1 and len(seen["requests"]) == 3
+    assert b"Host: 127.0.0.1" in seen["requests"][0]
