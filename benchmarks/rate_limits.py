@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -38,6 +36,7 @@ from redline.engine.gate import CallGate
 from redline.model import Message, Transcript
 from redline.targets import build_target
 from redline.targets._http import close_shared_session
+from throughput import free_port, start_server
 
 IDEAL = 200.0
 """Both servers allow 200 calls a second: 4 at once x 20 ms, or the bucket's rate."""
@@ -60,28 +59,8 @@ CLIENTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def start_server(port: int, limit: list[str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "redline", "testserver", "--port", str(port), "--mode", "echo",
-         "--latency-ms", "20", *limit],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("test server did not start")
 
 
 def server_stats(url: str, reset: bool = False) -> dict[str, Any]:
@@ -130,7 +109,7 @@ async def hammer(base_url: str, calls: int, options: dict[str, Any]) -> dict[str
 def measure(server: str, calls: int, rounds: int) -> dict[str, Any]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_server(port, SERVERS[server])
+    proc = start_server(port, 20, mode="echo", extra=SERVERS[server])
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in CLIENTS[server]}
     try:
         for _ in range(rounds):

@@ -27,45 +27,19 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from redline.config import parse_campaign
 from redline.engine.campaign import execute_run, prepare_run
 from redline.store import Store
+from throughput import free_port, start_server
 
 VARIANTS = ("local", "local x2", "ray 1", "ray 2")
 
 
-def start_server(port: int, latency_ms: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "redline", "testserver", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*command, "--mode", "refuse", "--latency-ms", str(latency_ms)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("test server did not start")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def campaign(

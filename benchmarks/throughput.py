@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +66,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(port: int, latency_ms: float = 0.0) -> subprocess.Popen[bytes]:
-    """The test server in its own process (its CPU is not the client's)."""
+def start_server(
+    port: int, latency_ms: float = 0.0, mode: str = "refuse", extra: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """The test server in its own process (its CPU is not the client's), once it answers.
+
+    ``extra`` are more ``redline testserver`` options (a rate limit, a concurrency limit).
+    The other benchmarks start theirs through this too.
+    """
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "redline", "testserver", "--port", str(port)),
-            *("--mode", "refuse", "--latency-ms", str(latency_ms)),
+            *("--mode", mode, "--latency-ms", str(latency_ms), *extra),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
