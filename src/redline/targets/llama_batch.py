@@ -130,8 +130,9 @@ class BatchEngine:
         return request
 
     async def generate(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Generation:
-        """Generate a reply; the event loop waits without blocking. Cancelling the caller frees
-        the request's slot at the next step.
+        """Generate a reply; the event loop waits without blocking.
+
+        Cancelling the caller frees the request's slot at the next step.
         """
         request = self.submit(messages, params)
         try:

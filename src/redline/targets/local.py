@@ -71,8 +71,9 @@ def default_model_path() -> Path:
 
 
 class _LoadedModel:
-    """One llama.cpp model: its own context with the single thread allowed to use it, and
-    the batch engines built on it (one per ``parallel`` value, each with its own thread).
+    """One llama.cpp model, its own context and the single thread allowed to use it.
+
+    Plus the batch engines built on it: one per ``parallel`` value, each with its own thread.
     """
 
     def __init__(self, llama: Any, n_ctx: int, n_threads: int) -> None:
