@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import statistics
 import sys
@@ -34,7 +35,8 @@ from redline.engine.campaign import execute_run, prepare_run
 from redline.model import Message, Reply
 from redline.quick import QUICK_MAX_TOKENS, quick_campaign
 from redline.store import Store
-from redline.targets.local import LocalOptions, LocalTarget
+from redline.targets.llama_batch import EngineStats
+from redline.targets.local import LocalOptions, LocalTarget, default_model_path, load_model
 
 Replies = dict[str, tuple[str, str]]
 """attempt id -> (the target's replies joined, the first judge's outcome)."""
@@ -73,6 +75,25 @@ def scan(
     finally:
         store.close()
     return wall, replies
+
+
+def engine_stats(parallel: int, threads: int) -> EngineStats:
+    """A copy of the counters of the engine the local target at ``parallel`` uses."""
+    model = load_model(default_model_path(), LocalOptions.model_fields["n_ctx"].default, threads, 0)
+    return dataclasses.replace(model.batch_engine(parallel).stats)
+
+
+def occupancy(before: EngineStats, after: EngineStats) -> str:
+    """Mean slots in use per decode step, and the share of engine time spent on prompts."""
+    steps = after.decode_steps - before.decode_steps
+    tokens = after.decoded_tokens - before.decoded_tokens
+    decode = after.decode_s - before.decode_s
+    prefill = after.prefill_s - before.prefill_s
+    return (
+        f"{tokens / max(steps, 1):.2f} slots in use per decode step, "
+        f"{1000 * decode / max(steps, 1):.1f} ms per decode step, "
+        f"prompts {100 * prefill / max(decode + prefill, 1e-9):.0f}% of decode time"
+    )
 
 
 def first_prompts(db: Path, count: int) -> list[str]:
@@ -141,15 +162,18 @@ def main() -> None:
         order = [1, args.scan_parallel] if r % 2 == 0 else [args.scan_parallel, 1]
         for parallel in order:
             db = prompts_db if (r, parallel) == (0, 1) else tmp / f"scan-{r}-{parallel}.db"
+            before = engine_stats(args.scan_parallel, args.threads)
             walls[parallel], runs[parallel] = scan(
                 db, parallel, args.threads, args.scan_concurrency, args.max_calls
             )
+            if parallel > 1:
+                busy = occupancy(before, engine_stats(parallel, args.threads))
         ratio = walls[1] / walls[args.scan_parallel]
         scan_ratios.append(ratio)
         print(
             f"quick scan round {r + 1}: parallel 1 {walls[1]:.1f} s, parallel "
             f"{args.scan_parallel} {walls[args.scan_parallel]:.1f} s: {ratio:.2f}x; "
-            f"{agreement(runs[1], runs[args.scan_parallel])}; {load()}"
+            f"{agreement(runs[1], runs[args.scan_parallel])}; {busy}; {load()}"
         )
     if scan_ratios:
         print(f"quick scan speed-up, median of rounds: {statistics.median(scan_ratios):.2f}x")
@@ -164,7 +188,12 @@ def main() -> None:
     ratios: dict[int, list[float]] = {n: [] for n in sizes}
     for r in range(args.rounds):
         order = [1, *sizes] if r % 2 == 0 else [*reversed(sizes), 1]
-        measured = {n: throughput(targets[n], prompts) for n in order}
+        measured = {}
+        for n in order:
+            before = engine_stats(n, args.threads) if n > 1 else None
+            measured[n] = throughput(targets[n], prompts)
+            if before is not None:
+                print(f"  parallel {n}: {occupancy(before, engine_stats(n, args.threads))}")
         base = measured[1][0]
         line = ", ".join(
             f"{'1 (one at a time)' if n == 1 else n}: {tps:.1f} tok/s {cpu:.1f} CPU ms/tok"

@@ -5,7 +5,10 @@ already loaded model, and one thread that drives it (llama.cpp contexts are not 
 Requests from the event loop wait in a queue; the thread admits them into free slots and, at
 every step, decodes in a single ``llama_decode`` call the next token of every generating
 sequence together with the prompt tokens of the sequences being admitted (continuous batching).
-A finished, failed or abandoned sequence frees its slot, and its memory, for the next request.
+A finished, failed or abandoned sequence frees its slot for the next request at once. A slot's
+memory keeps what its last request left there: the next request placed in it (the free slot
+whose memory shares the longest prefix with its prompt: the chat template's system prompt, an
+attack's template) decodes only the rest of its prompt, as llama-cpp-python does between calls.
 
 Each request keeps its own sampler chain and stop rules, built as ``Llama.create_chat_completion``
 builds them (chat template from the GGUF, the same params and defaults, the same end-of-text,
@@ -18,11 +21,11 @@ kernels. A bad request (unknown param, prompt longer than a slot's context) fail
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +47,22 @@ class Generation:
     """From the request's admission into a slot to its last token (queueing excluded)."""
 
 
+@dataclass
+class EngineStats:
+    """What the engine's thread has done: how full its decode steps were, where time went."""
+
+    decode_steps: int = 0
+    decoded_tokens: int = 0
+    """One per generating sequence per decode step: ``decoded_tokens / decode_steps`` is the
+    mean number of slots in use."""
+    prefill_steps: int = 0
+    prefill_tokens: int = 0
+    reused_tokens: int = 0
+    """Prompt tokens not decoded again: already in the slot's memory from its last request."""
+    decode_s: float = 0.0
+    prefill_s: float = 0.0
+
+
 @dataclass(eq=False)
 class _Request:
     messages: list[dict[str, str]]
@@ -55,18 +74,20 @@ class _Request:
 
 @dataclass(eq=False)
 class _Sequence:
-    """A request admitted into slot ``slot``."""
+    """A request admitted into a slot."""
 
-    slot: int
     request: _Request
     prompt: list[int]
     max_tokens: int
     stops: list[bytes]
     sampler: Any
     started: float
+    slot: int = -1
     n_past: int = 0
     """Tokens of this sequence already in the context's memory."""
     completion: list[int] = field(default_factory=list)
+    text: bytes = b""
+    """The completion's bytes so far (each token's piece appended as it comes)."""
     next_token: int | None = None
     """The last sampled token, to decode in the next step."""
     multibyte_fix: int = 0
@@ -115,7 +136,12 @@ class BatchEngine:
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._bos = bos
+        self._cached: list[list[int]] = [[] for _ in range(parallel)]
+        """The tokens each slot's memory holds, in order from position 0."""
+        self._pieces: dict[int, bytes] = {}
         self._closed = False
+        self.stats = EngineStats()
         self._thread = threading.Thread(target=self._run, name="redline-llama-batch", daemon=True)
         self._thread.start()
 
@@ -194,7 +220,7 @@ class BatchEngine:
             if request.abandoned or not request.future.set_running_or_notify_cancel():
                 continue
             try:
-                active[free[0]] = self._start(free[0], request)
+                seq = self._start(request)
             except Exception as exc:  # a bad param, a prompt longer than a slot's context
                 request.future.set_exception(
                     exc
@@ -202,9 +228,25 @@ class BatchEngine:
                     else ValueError(f"{type(exc).__name__}: {exc}")
                 )
                 continue
-            free.pop(0)
+            slot = max(free, key=lambda s: _common_prefix(self._cached[s], seq.prompt))
+            free.remove(slot)
+            self._place(seq, slot)
+            active[slot] = seq
 
-    def _start(self, slot: int, request: _Request) -> _Sequence:
+    def _place(self, seq: _Sequence, slot: int) -> None:
+        """Put ``seq`` in ``slot``, keeping the longest prefix of its prompt already there.
+
+        At least the prompt's last token is decoded again, for its logits.
+        """
+        keep = min(_common_prefix(self._cached[slot], seq.prompt), len(seq.prompt) - 1)
+        if not self._lib.llama_memory_seq_rm(self._memory, slot, keep, -1):
+            self._lib.llama_memory_seq_rm(self._memory, slot, -1, -1)
+            keep = 0
+        seq.slot, seq.n_past = slot, keep
+        self._cached[slot] = seq.prompt[:keep]
+        self.stats.reused_tokens += keep
+
+    def _start(self, request: _Request) -> _Sequence:
         """Format, tokenize and check one request, as create_chat_completion does."""
         params: GenerationParams = parse_params(request.params)
         formatted = self._formatter(messages=request.messages)  # type: ignore[arg-type]
@@ -220,7 +262,7 @@ class BatchEngine:
         stops = [s.encode("utf-8") for s in [*params.stop, *(formatted.stop or [])]]
         seed = params.seed if params.seed is not None else self._llama._seed
         sampler = build_sampler(params, seed, self._llama.n_vocab(), self._llama.last_n_tokens_size)
-        return _Sequence(slot, request, prompt, max_tokens, stops, sampler, time.perf_counter())
+        return _Sequence(request, prompt, max_tokens, stops, sampler, time.perf_counter())
 
     def _step(self, active: dict[int, _Sequence]) -> None:
         """One ``llama_decode``: a new sequence's prompt, or the next token of every other.
@@ -254,7 +296,9 @@ class BatchEngine:
             if logits:
                 outputs.append((seq, n))
         batch.n_tokens = len(feed)
+        started = time.perf_counter()
         code = self._lib.llama_decode(self._ctx, batch)
+        self._count(prefilling is not None, len(feed), time.perf_counter() - started)
         if code != 0:
             for seq in {seq.slot: seq for _, _, seq, _ in feed}.values():
                 self._finish(active, seq, error=RuntimeError(f"llama_decode returned {code}"))
@@ -265,16 +309,28 @@ class BatchEngine:
             token = self._lib.llama_sampler_sample(seq.sampler, self._ctx, index)
             self._advance(active, seq, token)
 
+    def _count(self, prefill: bool, tokens: int, seconds: float) -> None:
+        stats = self.stats
+        if prefill:
+            stats.prefill_steps += 1
+            stats.prefill_tokens += tokens
+            stats.prefill_s += seconds
+        else:
+            stats.decode_steps += 1
+            stats.decoded_tokens += tokens
+            stats.decode_s += seconds
+
     def _advance(self, active: dict[int, _Sequence], seq: _Sequence, token: int) -> None:
         """Take a sampled token: finish the sequence or keep ``token`` for the next step.
 
         Mirrors the loop of ``Llama._create_completion``.
         """
         if self._lib.llama_vocab_is_eog(self._vocab, token):
-            self._finish(active, seq, text=self._detokenize(seq.completion), reason="stop")
+            self._finish(active, seq, text=self._text(seq), reason="stop")
             return
         seq.completion.append(token)
-        text = self._detokenize(seq.completion)
+        seq.text += self._piece(token)
+        text = self._text(seq)
         for k, char in enumerate(text[-3:]):
             k = 3 - k
             for size, lead in _MULTIBYTE_LEADS:
@@ -292,8 +348,26 @@ class BatchEngine:
         else:
             seq.next_token = token
 
-    def _detokenize(self, tokens: Sequence[int]) -> bytes:
-        return bytes(self._llama.detokenize(list(tokens)))
+    def _piece(self, token: int) -> bytes:
+        """A token's text (cached: the vocabulary is fixed)."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            size = 64
+            while True:
+                buffer = (ctypes.c_char * size)()
+                n = self._lib.llama_token_to_piece(self._vocab, token, buffer, size, 0, False)
+                if n >= 0:
+                    break
+                size = -n  # too small: llama.cpp says how many bytes it needs
+            piece = self._pieces[token] = buffer.raw[:n]
+        return piece
+
+    def _text(self, seq: _Sequence) -> bytes:
+        """The completion as ``Llama.detokenize`` gives it: no space after a leading BOS."""
+        text = seq.text
+        if seq.completion and seq.completion[0] == self._bos and text[:1] == b" ":
+            return text[1:]
+        return text
 
     def _finish(
         self,
@@ -304,9 +378,17 @@ class BatchEngine:
         reason: str = "stop",
         error: Exception | None = None,
     ) -> None:
-        """Resolve ``seq``'s request and free its slot, memory and sampler."""
+        """Resolve ``seq``'s request and free its slot and sampler.
+
+        The slot's memory is kept for the next request with the same prompt prefix (the
+        template, a system prompt), unless the sequence failed.
+        """
         del active[seq.slot]
-        self._lib.llama_memory_seq_rm(self._memory, seq.slot, -1, -1)
+        if error is None or seq.request.abandoned:
+            self._cached[seq.slot] = [*seq.prompt, *seq.completion][: seq.n_past]
+        else:
+            self._lib.llama_memory_seq_rm(self._memory, seq.slot, -1, -1)
+            self._cached[seq.slot] = []
         self._lib.llama_sampler_free(seq.sampler)
         future = seq.request.future
         if error is not None:
@@ -321,3 +403,13 @@ class BatchEngine:
                     generation_s=time.perf_counter() - seq.started,
                 )
             )
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
