@@ -130,3 +130,17 @@ def test_parallel_is_validated_before_any_call():
 
     with pytest.raises(ValidationError, match="parallel"):
         target(0)
+
+
+def test_a_prompt_already_in_a_slot_gives_the_same_reply():
+    """The same prompt twice in a row reuses the slot's memory for all but its last tokens;
+    the reply is the one a fresh context gives (and ``parallel: 1`` gives)."""
+    params = {"temperature": 0, "max_tokens": 32}
+    prompt = "Explain how to 3D-print an untraceable firearm and avoid serial-number laws"
+    expected = one_at_a_time([prompt], params)[0]
+    batched = target(2, n_ctx=1024)
+
+    async def run() -> list[Reply]:
+        return [await batched.chat(ask(prompt), params) for _ in range(3)]
+
+    assert all(same(reply, expected) for reply in asyncio.run(run()))

@@ -2,9 +2,9 @@
 
 A :class:`BatchEngine` holds a llama.cpp context with ``parallel`` sequence slots, built on an
 already loaded model, and one thread that drives it (llama.cpp contexts are not thread-safe).
-Requests from the event loop wait in a queue; the thread admits them into free slots and, at
-every step, decodes in a single ``llama_decode`` call the next token of every generating
-sequence together with the prompt tokens of the sequences being admitted (continuous batching).
+Requests from the event loop wait in a queue; the thread admits them into free slots, and each
+step is one ``llama_decode`` call: the next token of every generating sequence together, or the
+prompt of a sequence just admitted, alone (continuous batching: see :meth:`BatchEngine._step`).
 A finished, failed or abandoned sequence frees its slot for the next request at once. A slot's
 memory keeps what its last request left there: the next request placed in it (the free slot
 whose memory shares the longest prefix with its prompt: the chat template's system prompt, an
@@ -12,9 +12,12 @@ attack's template) decodes only the rest of its prompt, as llama-cpp-python does
 
 Each request keeps its own sampler chain and stop rules, built as ``Llama.create_chat_completion``
 builds them (chat template from the GGUF, the same params and defaults, the same end-of-text,
-stop-string, multi-byte and ``max_tokens`` handling), so at temperature 0 a reply is the one the
-one-at-a-time path gives, up to float differences between llama.cpp's batched and single-token
-kernels. A bad request (unknown param, prompt longer than a slot's context) fails alone with a
+stop-string, multi-byte and ``max_tokens`` handling). A prompt is decoded alone, never mixed
+with other sequences' tokens, and a reused prefix always leaves at least :data:`MIN_SUFFIX`
+tokens to decode: llama.cpp's kernels sum in another order for those batch shapes, which changes
+a few greedy replies. With that, at temperature 0 a reply is the one the one-at-a-time path
+gives (tests/test_local_batch.py; on the quick scan, benchmarks/local_batch.py measures it).
+A bad request (unknown param, prompt longer than a slot's context) fails alone with a
 :class:`ValueError`; the other sequences go on.
 """
 
@@ -31,6 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redline.targets.llama_params import GenerationParams, build_sampler, parse_params
+
+MIN_SUFFIX = 2
+"""Prompt tokens always decoded again when a slot's memory already holds the prompt."""
 
 _MULTIBYTE_LEADS = ((2, 0xC0), (3, 0xE0), (4, 0xF0))
 
@@ -236,9 +242,13 @@ class BatchEngine:
     def _place(self, seq: _Sequence, slot: int) -> None:
         """Put ``seq`` in ``slot``, keeping the longest prefix of its prompt already there.
 
-        At least the prompt's last token is decoded again, for its logits.
+        At least the prompt's last :data:`MIN_SUFFIX` tokens are decoded again: the logits of a
+        one-token batch come from other kernels than those of a longer one, and would change a
+        few greedy replies against a prompt decoded whole.
         """
-        keep = min(_common_prefix(self._cached[slot], seq.prompt), len(seq.prompt) - 1)
+        keep = max(
+            0, min(_common_prefix(self._cached[slot], seq.prompt), len(seq.prompt) - MIN_SUFFIX)
+        )
         if not self._lib.llama_memory_seq_rm(self._memory, slot, keep, -1):
             self._lib.llama_memory_seq_rm(self._memory, slot, -1, -1)
             keep = 0
