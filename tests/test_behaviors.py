@@ -8,6 +8,7 @@ import pytest
 from redline.behaviors import load_builtin, load_csv, load_file, load_jsonl, select
 from redline.behaviors.taxonomy import CATEGORIES
 from redline.errors import DataError
+from redline.report.metrics import wilson_interval
 
 
 def test_core_set_has_paired_harmful_and_benign_behaviours_over_ten_categories():
@@ -21,6 +22,18 @@ def test_core_set_has_paired_harmful_and_benign_behaviours_over_ten_categories()
         assert twin.category == behavior.category and twin.pair == behavior.id
     assert {b.category for b in core} <= set(CATEGORIES)
     assert len({b.goal for b in core}) == len(core)
+
+
+def test_core_set_is_big_enough_for_per_category_intervals_under_fifteen_points():
+    core = load_builtin("core")
+    harmful = Counter(b.category for b in core if not b.benign)
+    benign = Counter(b.category for b in core if b.benign)
+    assert min(harmful.values()) >= 40 and min(benign.values()) >= 40
+    assert set(harmful) == set(benign)
+    smallest = min(min(harmful.values()), min(benign.values()))
+    # the widest Wilson interval (at a rate of one half) of the smallest category, one attack
+    low, high = wilson_interval(smallest // 2, smallest)
+    assert (high - low) / 2 < 0.15
 
 
 def test_every_category_is_mapped_to_at_least_one_public_taxonomy():

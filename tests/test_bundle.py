@@ -55,12 +55,14 @@ def report_json(db: Path, run_id: str) -> dict:
     return json.loads(result.output)
 
 
-def test_a_bundle_imports_into_another_store_with_an_identical_report(run, tmp_path: Path):
+def test_a_bundle_imports_into_another_store_with_an_identical_report(
+    run, tmp_path: Path, any_db: Path | str
+):
     db, run_id = run
     bundle = tmp_path / "run.zip"
     exported = run_cli("bundle", "export", run_id, "-o", str(bundle), "--db", str(db))
     assert exported.exit_code == 0, exported.output and "sha256 " in exported.output
-    other = tmp_path / "b.db"
+    other = any_db  # a SQLite file, then a PostgreSQL database: moving a run to a team store
     first = run_cli("bundle", "import", str(bundle), "--db", str(other))
     assert first.exit_code == 0 and "added 1 runs, 5 attempts" in first.output, first.output
     again = run_cli("bundle", "import", str(bundle), "--db", str(other))
@@ -74,6 +76,29 @@ def test_a_bundle_imports_into_another_store_with_an_identical_report(run, tmp_p
     assert db_rows(other, "select labeller, harm, note from human_labels") == [
         ("ana", "unsafe", "clear")
     ]
+    # and back: exported from there, imported into a third store, the same report again
+    back, third = tmp_path / "back.zip", tmp_path / "c.db"
+    assert run_cli("bundle", "export", run_id, "-o", str(back), "--db", str(other)).exit_code == 0
+    assert run_cli("bundle", "import", str(back), "--db", str(third)).exit_code == 0
+    assert report_json(third, run_id) == report_json(db, run_id)
+
+
+def test_imported_labels_are_numbered_by_the_target(run, tmp_path: Path, any_db: Path | str):
+    from redline.store.labels import add_label, current_labels
+
+    db, run_id = run
+    bundle = tmp_path / "run.zip"
+    assert run_cli("bundle", "export", run_id, "-o", str(bundle), "--db", str(db)).exit_code == 0
+    target = Store(any_db)
+    import_bundle(target, bundle)
+    aid = db_rows(db, "select attempt_id from human_labels")[0][0]
+    # the target numbers labels on from what it holds (PostgreSQL: its sequence knows them)
+    add_label(target, run_id, aid, "bo", harm="safe")
+    assert db_rows(any_db, "select id, labeller from human_labels order by id") == [
+        (1, "ana"),
+        (2, "bo"),
+    ]
+    assert current_labels(target, run_id)[aid].labeller == "bo"
 
 
 def test_the_manifest_tells_where_the_findings_come_from(run, tmp_path: Path):

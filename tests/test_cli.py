@@ -33,7 +33,9 @@ def test_help_does_not_import_heavy_modules():
 def test_runs_and_report_json(server, tmp_path, db):
     assert "No runs yet" in run_cli("runs", "--db", str(db)).output
     config = small_campaign(server.base_url, "builtin:core")
-    config["behaviors"] = [{"builtin": "core", "categories": ["cybercrime", "cbrne_weapons"]}]
+    config["behaviors"] = [
+        {"builtin": "core", "categories": ["cybercrime", "cbrne_weapons"], "per_category": 10}
+    ]
     result = run_cli(
         "scan", str(write_config(tmp_path / "c.yaml", config)), "--db", str(db), "--no-progress"
     )

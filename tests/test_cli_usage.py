@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,10 @@ def test_scan_creates_the_default_store_folder(in_tmp: Path):
         ("nosuchdb://redline:s3cret@localhost/x", "unknown kind of database 'nosuchdb'"),
     ],
 )
-def test_a_database_url_without_its_driver_is_a_clear_error(in_tmp: Path, url, says):
+def test_a_database_url_without_its_driver_is_a_clear_error(
+    in_tmp: Path, url, says, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # installed here (dev): as if it were not
     for command in (["runs"], ["scan", "--target", "http://127.0.0.1:9/v1"]):
         result = run_cli(*command, "--db", url)
         assert result.exit_code == 2 and says in result.output, result.output

@@ -122,6 +122,7 @@ def test_every_attempt_failing_exits_4_loudly(tmp_path: Path, db: Path):
 
 def test_plans_are_deterministic(server, tmp_path: Path, db: Path):
     data = small_campaign(server.base_url, "builtin:core")
+    data["behaviors"] = [{"builtin": "core", "per_category": 10}]
     data["attacks"] = [
         "direct",
         {"name": "base64", "over": {"name": "template", "style": "researcher"}},

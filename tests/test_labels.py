@@ -7,8 +7,16 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
+from tests.conftest import (
+    behaviors_file,
+    db_rows,
+    is_postgres,
+    run_cli,
+    small_campaign,
+    write_config,
+)
 
+from redline.bundle import export_bundle, import_bundle
 from redline.errors import StoreError
 from redline.store import Store
 from redline.store.labels import (
@@ -58,9 +66,20 @@ def scanned_fixture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str
 
 
 @pytest.fixture(name="run")
-def run_fixture(scanned: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
-    """A fresh copy of one scanned store (15 attempts: 12 harmful, 3 benign) per test."""
-    return copy_store(scanned[0], tmp_path / "results.db"), scanned[1]
+def run_fixture(
+    scanned: tuple[Path, str], tmp_path: Path, any_db: Path | str
+) -> tuple[Path | str, str]:
+    """A fresh copy of one scanned store (15 attempts: 12 harmful, 3 benign) per test.
+
+    On SQLite a copy of the file; on PostgreSQL the run moved there as a findings bundle.
+    """
+    db, run_id = scanned
+    if not is_postgres(any_db):
+        return copy_store(db, Path(any_db)), run_id
+    bundle = tmp_path / "run.zip"
+    export_bundle(Store(db), run_id, bundle)
+    import_bundle(Store(any_db), bundle)
+    return any_db, run_id
 
 
 def plan(db: Path, run_id: str) -> list[tuple[str, bool]]:

@@ -188,7 +188,8 @@ def test_behaviors_list_and_show() -> None:
     listed = run_cli("behaviors", "list", "--json")
     assert listed.exit_code == 0
     rows = {row["name"]: row for row in json.loads(listed.output)}
-    assert set(rows) == {"core", *PUBLIC_SETS}
+    assert set(rows) == {"core", "apps", *PUBLIC_SETS}
+    assert (rows["apps"]["harmful"], rows["apps"]["benign"]) == (23, 4)
     assert rows["xstest"]["shipped"] and rows["xstest"]["benign"] == 250
     assert not rows["harmbench"]["shipped"] and rows["harmbench"]["harmful"] is None
     table = run_cli("behaviors", "list")

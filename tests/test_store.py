@@ -1,5 +1,7 @@
 """The store boundary: whatever a target sends is stored, a bad row never loses its batch, a
-failed write never leaves a run ``completed``, and configured secrets never reach the store."""
+failed write never leaves a run ``completed``, and configured secrets never reach the store.
+
+Every test that opens a store runs on SQLite and on PostgreSQL (the ``any_db`` fixture)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,22 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tests.conftest import behaviors_file, db_rows, run_cli, small_campaign, write_config
+from tests.conftest import (
+    behaviors_file,
+    db_rows,
+    is_postgres,
+    run_cli,
+    small_campaign,
+    write_config,
+)
 
 from redline.store import Store
 from redline.testserver import SURROGATE_REPLY
+
+
+@pytest.fixture
+def db(any_db: Path | str) -> Path | str:
+    return any_db
 
 
 def rows(n: int, marker: str = "") -> list[dict]:
@@ -70,6 +84,18 @@ def test_a_lone_surrogate_in_a_behaviour_file_is_planned_and_stored(
     assert goals == ["Goal number two", "Goal \udfff number one"]  # the goal is kept exactly
 
 
+def test_a_nul_character_is_stored_on_every_backend(server, tmp_path: Path, db: Path | str):
+    path = tmp_path / "b.jsonl"
+    path.write_text('{"id": "nul\\u0000id", "behavior": "Goal \\u0000 one", "category": "c"}\n')
+    result = scan(tmp_path, db, small_campaign(server.base_url, str(path)))
+    assert result.exit_code == 0, result.output
+    (run_id,) = db_rows(db, "select id from runs")[0]
+    (attempt,) = Store(db).iter_attempts(run_id)
+    assert attempt.transcript["goal"] == "Goal \x00 one"  # JSON keeps it exactly
+    # a text column: kept where the database can hold it, U+FFFD where not (PostgreSQL)
+    assert attempt.behavior_id == ("nul\ufffdid" if is_postgres(db) else "nul\x00id")
+
+
 def test_the_sanitizer_keeps_text_and_makes_it_storable():
     from redline.store.sanitize import Sanitizer
 
@@ -83,14 +109,29 @@ def test_the_sanitizer_keeps_text_and_makes_it_storable():
     encoded.encode("utf-8")  # storable
     assert json.loads(encoded) == document  # and nothing lost
     assert clean.json({"a": "\u00e9"}) == '{"a": "\u00e9"}'  # no escaping when not needed
+    assert clean.text("a\x00b") == "a\x00b"  # SQLite holds NUL characters
+    assert Sanitizer(nul_allowed=False).text("a\x00b\ud800") == "a\ufffdb\ufffd"  # PostgreSQL
 
 
 # Failed writes ---------------------------------------------------------------------------------
 
 
-def reject_inserts(db: Path, condition: str) -> None:
+def reject_inserts(db: Path | str, condition: str) -> None:
     """A trigger that makes the store refuse some attempt rows (a real failing write)."""
     Store(db).close()
+    if is_postgres(db):
+        db_rows(
+            db,
+            "CREATE FUNCTION reject_attempt() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF {condition} THEN RAISE EXCEPTION 'rejected by the test trigger' "
+            "USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$",
+        )
+        db_rows(
+            db,
+            "CREATE TRIGGER reject_attempts BEFORE INSERT ON attempts "
+            "FOR EACH ROW EXECUTE FUNCTION reject_attempt()",
+        )
+        return
     with sqlite3.connect(db) as conn:
         conn.execute(
             "CREATE TRIGGER reject_attempts BEFORE INSERT ON attempts "
@@ -98,8 +139,12 @@ def reject_inserts(db: Path, condition: str) -> None:
         )
 
 
+def drop_trigger(db: Path | str) -> None:
+    db_rows(db, "DROP TRIGGER reject_attempts" + (" ON attempts" if is_postgres(db) else ""))
+
+
 def test_a_failed_final_write_marks_the_run_failed_not_completed(server, tmp_path: Path, db: Path):
-    reject_inserts(db, "1")
+    reject_inserts(db, "true" if is_postgres(db) else "1")
     config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b.jsonl", rows(3))))
     result = scan(tmp_path, db, config)
     assert result.exit_code != 0
@@ -125,8 +170,7 @@ def test_one_bad_row_does_not_lose_its_batch(server, tmp_path: Path, db: Path):
     assert plan["h2"] in result.output and "1 attempt" in result.output
     assert f"redline scan --resume {run_id}" in result.output
     # with the store fixed, a resume stores the one that was refused, and nothing twice
-    with sqlite3.connect(db) as conn:
-        conn.execute("DROP TRIGGER reject_attempts")
+    drop_trigger(db)
     again = run_cli("scan", "--resume", run_id, "--db", str(db), "--no-progress")
     assert again.exit_code == 0, again.output
     assert db_rows(db, "select count(*), count(distinct id) from attempts") == [(8, 8)]
@@ -147,9 +191,13 @@ TOKEN = "tok-HEADER-9876543210zyxw"
 PASSWORD = "pw-in-url-5f3e2d1c"
 
 
-def everything_stored(db: Path) -> str:
-    with sqlite3.connect(db) as conn:
-        return "\n".join(conn.iterdump())
+def everything_stored(db: Path | str) -> str:
+    """Every row of every table, as text."""
+    if not is_postgres(db):
+        with sqlite3.connect(db) as conn:
+            return "\n".join(conn.iterdump())
+    tables = db_rows(db, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return "\n".join(repr(db_rows(db, f"SELECT * FROM {name}")) for (name,) in tables)
 
 
 def test_secrets_echoed_by_the_target_never_reach_the_store(

@@ -6,13 +6,20 @@ import html
 import json
 import math
 import re
-import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from tests.conftest import behaviors_file, run_cli, small_campaign, write_config
+from tests.conftest import (
+    behaviors_file,
+    db_dicts,
+    db_rows,
+    run_cli,
+    small_campaign,
+    write_config,
+)
 from tests.webapp import browser_page, live_app, needs_chromium
 
 from redline.testserver import ServerConfig, running_server
@@ -37,12 +44,16 @@ BEHAVIOURS = [
 JUDGES = ("refusal", "refusal_patterns")
 
 
-@pytest.fixture(scope="module")
-def store_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path | str, str]]:
     """A finished run: 6 behaviours x 2 attacks, two judges, some human labels, one verdict
-    changed so that the judges disagree on at least one attempt."""
+    changed so that the judges disagree on at least one attempt. In a SQLite file, then in a
+    PostgreSQL database: the explorer's SQL runs on both."""
     tmp = tmp_path_factory.mktemp("explorer")
-    db = tmp / "results.db"
+    postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    db: Path | str = postgres.new_database() if postgres else tmp / "results.db"
     config = ServerConfig(
         mode="script", reply=COMPLY, rules=[("please-refuse", REFUSE), ("hostile", HOSTILE)]
     )
@@ -54,26 +65,29 @@ def store_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             "scan", str(write_config(tmp / "c.yaml", data)), "--db", str(db), "--no-progress"
         )
     assert result.exit_code == 0, result.output
-    with sqlite3.connect(db) as conn:
-        (run_id,) = conn.execute("select id from runs").fetchone()
-        ids = [r[0] for r in conn.execute("select id from attempts order by idx")]
-        # the judges disagree on the first attempt
-        conn.execute(
-            "update verdicts set outcome = case outcome when 'safe' then 'unsafe' else 'safe' "
-            "end where attempt_id = ? and judge = 'refusal_patterns'",
-            (ids[0],),
-        )
-        labels = [
-            (ids[1], "ana", "complied", "unsafe", 1.0),
-            (ids[1], "bo", "refused", "safe", 2.0),  # the current label of ids[1]
-            (ids[2], "ana", "partial", "unsafe", 3.0),
-        ]
-        conn.executemany(
+    ((run_id,),) = db_rows(db, "select id from runs")
+    ids = [r[0] for r in db_rows(db, "select id from attempts order by idx")]
+    # the judges disagree on the first attempt
+    db_rows(
+        db,
+        "update verdicts set outcome = case outcome when 'safe' then 'unsafe' else 'safe' "
+        f"end where attempt_id = '{ids[0]}' and judge = 'refusal_patterns'",
+    )
+    labels = [
+        (ids[1], "ana", "complied", "unsafe", 1.0),
+        (ids[1], "bo", "refused", "safe", 2.0),  # the current label of ids[1]
+        (ids[2], "ana", "partial", "unsafe", 3.0),
+    ]
+    for aid, labeller, refusal, harm, created in labels:
+        db_rows(
+            db,
             "insert into human_labels (run_id, attempt_id, labeller, refusal, harm, note, "
-            "created_at) values (?, ?, ?, ?, ?, 'a <b>note</b>', ?)",
-            [(run_id, *label) for label in labels],
+            f"created_at) values ('{run_id}', '{aid}', '{labeller}', '{refusal}', '{harm}', "
+            f"'a <b>note</b>', {created})",
         )
-    return db, run_id
+    yield db, run_id
+    if postgres is not None:
+        postgres.drop_database(str(db))
 
 
 @pytest.fixture(scope="module")
@@ -83,18 +97,16 @@ def app(store_db: tuple[Path, str]) -> Any:
         yield live
 
 
-def attempts(db: Path) -> list[dict[str, Any]]:
+def attempts(db: Path | str) -> list[dict[str, Any]]:
     """Every attempt with both judges' verdicts and its current human label (from SQL)."""
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = [dict(r) for r in conn.execute("select * from attempts order by idx")]
-        verdicts = conn.execute("select attempt_id, judge, outcome, refused from verdicts")
-        labels = conn.execute("select attempt_id, refusal, harm from human_labels order by id")
-        by_attempt = {row["id"]: row for row in rows}
-        for vrow in verdicts:
-            by_attempt[vrow["attempt_id"]][vrow["judge"]] = (vrow["outcome"], vrow["refused"])
-        for lrow in labels:
-            by_attempt[lrow["attempt_id"]]["label"] = (lrow["refusal"], lrow["harm"])
+    rows = db_dicts(db, "select * from attempts order by idx")
+    verdicts = db_rows(db, "select attempt_id, judge, outcome, refused from verdicts")
+    labels = db_rows(db, "select attempt_id, refusal, harm from human_labels order by id")
+    by_attempt = {row["id"]: row for row in rows}
+    for attempt_id, judge, outcome, refused in verdicts:
+        by_attempt[attempt_id][judge] = (outcome, refused)
+    for attempt_id, refusal, harm in labels:
+        by_attempt[attempt_id]["label"] = (refusal, harm)
     return rows
 
 
@@ -237,13 +249,13 @@ def test_transcript_shows_messages_verdicts_labels_and_calls(app: Any, store_db:
     assert document["goal"] in text
     for judge in JUDGES:
         assert f"<td>{judge}</td>" in text
-    with sqlite3.connect(db) as conn:
-        rationales = [r[0] for r in conn.execute(
-            "select rationale from verdicts where attempt_id = ?", (first["id"],))]  # fmt: skip
-        calls = conn.execute(
-            "select role, prompt_tokens, completion_tokens from calls where attempt_id = ?",
-            (first["id"],),
-        ).fetchall()
+    rationales = [r[0] for r in db_rows(
+        db, f"select rationale from verdicts where attempt_id = '{first['id']}'")]  # fmt: skip
+    calls = db_rows(
+        db,
+        "select role, prompt_tokens, completion_tokens from calls "
+        f"where attempt_id = '{first['id']}'",
+    )
     assert all(r in text for r in rationales)
     assert calls and all(
         f"<td>{role}</td>" in text and f'<td class="num">{pt}</td>' in text for role, pt, _ in calls

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -73,6 +73,27 @@ class Limits(BaseModel):
                 f"({self.backoff_max_s:g}): the first wait cannot exceed the longest"
             )
         return self
+
+
+class ExecutorConfig(BaseModel):
+    """Where attempts run: this process (``local``) or Ray actors (``ray``, docs/scale.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["local", "ray"] = "local"
+    address: str | None = None
+    """The Ray cluster to join (``auto``, ``ray://HOST:10001``, ``HOST:6379``); none: start a
+    Ray instance on this machine."""
+    actors: int = Field(2, ge=1, le=10_000)
+    """Ray actors, each with its own target, attacker and judges, running ``limits.concurrency``
+    attempts at once."""
+    cpus_per_actor: float = Field(1.0, ge=0)
+    """CPUs Ray reserves for each actor (places them; one per node when it equals a node's)."""
+    max_actor_restarts: int = Field(3, ge=0)
+    """Actors started in place of ones that died, over the whole run."""
+    batch: int = Field(4, ge=1, le=1000)
+    """Attempts sent to an actor in one call: less overhead per attempt; each call's results
+    come back together, when the slowest of them is done."""
 
 
 class BehaviorSource(BaseModel):
@@ -152,6 +173,8 @@ class Campaign(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     """Any integer from 0 to 2**63 - 1 (the store keeps it as a signed 64-bit integer)."""
     repeats: int = Field(1, ge=1, le=1000)
+    executor: ExecutorConfig | None = None
+    """Where attempts run [default: this process]; ``redline scan --executor`` overrides it."""
 
     def sources(self) -> list[BehaviorSource]:
         """Behaviour sources with the ``builtin:NAME`` shorthand expanded."""

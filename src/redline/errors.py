@@ -8,6 +8,7 @@
     ├── PluginError              an unknown or broken target/attack/judge (exit code 2)
     ├── MissingExtraError        an optional dependency is not installed (exit code 2)
     ├── StoreError               the results database cannot be used (exit code 2)
+    ├── ExecutorError            the run's workers failed (every Ray actor lost; exit code 2)
     ├── BudgetExhausted          a run reached its call budget; the engine stops cleanly
     └── CallError                one model call failed
         ├── TransientCallError   worth retrying: 429, 5xx, timeouts, dropped connections
@@ -39,6 +40,10 @@ class MissingExtraError(RedlineError):
 
 class StoreError(RedlineError):
     """The results store cannot be opened or does not hold what was asked for."""
+
+
+class ExecutorError(RedlineError):
+    """The machines running attempts failed: a cluster unreachable, every worker lost."""
 
 
 class BudgetExhausted(RedlineError):

@@ -7,23 +7,72 @@ tasks. Pydantic is used only at the edges (config files, user data files).
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 CallRole = Literal["target", "attacker", "judge"]
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One tool call a model asked for, and what the (fake) tool answered.
+
+    ``arguments`` are the decoded JSON arguments; arguments that were not a JSON object are
+    kept as ``{"_unparsed": TEXT}``. ``result`` is ``None`` until the tool has run.
+    """
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    result: str | None = None
+    id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form: ``{"name", "arguments", "result", "id"}``."""
+        return {"name": self.name, "arguments": self.arguments, "result": self.result,
+                "id": self.id}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ToolCall:
+        """Rebuild a tool call from :meth:`to_dict`'s form."""
+        arguments = data.get("arguments")
+        return cls(
+            name=str(data.get("name", "")),
+            arguments=arguments if isinstance(arguments, dict) else {"_unparsed": arguments},
+            result=None if data.get("result") is None else str(data["result"]),
+            id=None if data.get("id") is None else str(data["id"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """One chat message."""
+    """One chat message.
+
+    ``tool_calls`` (an assistant asking for tools) and ``tool_call_id`` (a ``tool`` message
+    answering one) only appear inside an application's own conversation with its model.
+    """
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        """Return the OpenAI wire form ``{"role": ..., "content": ...}``."""
-        return {"role": self.role, "content": self.content}
+    def to_dict(self) -> dict[str, Any]:
+        """Return the OpenAI wire form ``{"role": ..., "content": ...}`` (and tool fields)."""
+        wire: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            wire["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                }
+                for call in self.tool_calls
+            ]
+        if self.tool_call_id is not None:
+            wire["tool_call_id"] = self.tool_call_id
+        return wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +86,9 @@ class Behavior:
     tags: tuple[str, ...] = ()
     pair: str | None = None
     """Id of the harmful behaviour this benign look-alike mirrors (or the reverse)."""
+    scenario: dict[str, Any] | None = field(default=None, hash=False)
+    """An application scenario (``redline.apps.scenario.Scenario`` in JSON form): documents
+    planted as retrieved content and what success means. ``None`` for plain behaviours."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +113,9 @@ class Reply:
     latency_s: float = 0.0
     finish_reason: str | None = None
     model: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    """Tools the model asked for; an application's reply lists the calls it ran, results
+    included."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +169,8 @@ class Transcript:
     error: str | None = None
     """Set when the attack could not finish (the target kept failing, garbage replies, ...)."""
     meta: dict[str, Any] = field(default_factory=dict)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    """Every tool call the target's replies reported, in order (recorded by the call gate)."""
 
     @property
     def last_reply(self) -> str | None:

@@ -246,7 +246,14 @@ def _validated(kind: str, spec: Any, construct_over: bool = True) -> tuple[Any, 
 def _canonical(kind: str, name: str, options: BaseModel, over: Any) -> dict[str, Any]:
     dumped: dict[str, Any] = options.model_dump(mode="json")
     if kind == "target":
-        return _without_secrets(dumped)
+        clean = _without_secrets(dumped)
+        inner = clean.get("model")
+        if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+            clean["model"] = canonical_spec("target", inner)  # a model inside an ``app``
+        params = clean.get("params")
+        if isinstance(params, dict) and isinstance(params.get("model"), dict):
+            clean["params"] = {**params, "model": _without_secrets(params["model"])}
+        return clean
     canonical: dict[str, Any] = {"name": name, **dumped}
     if over is not None:
         canonical["over"] = over.spec if isinstance(over, Built) else over

@@ -1,7 +1,9 @@
 """Behaviour sets: the built-in ``core`` set and loaders for users' JSONL and CSV files.
 
 JSONL: one object per line with ``behavior`` (the goal), ``category``, and optionally ``id``,
-``benign`` (true for a look-alike that should be answered), ``tags`` and ``pair``.
+``benign`` (true for a look-alike that should be answered), ``tags``, ``pair`` and ``scenario``
+(an application scenario: :mod:`redline.apps.scenario`; the built-in ``apps`` set has one on
+every behaviour).
 CSV: a header row, and a ``columns`` mapping from those field names to the file's column names.
 
 A user's file is read as a stream (:func:`load_file` returns a :class:`BehaviorFile`): rows are
@@ -24,7 +26,7 @@ from redline.datafiles import iter_jsonl_objects
 from redline.errors import DataError
 from redline.model import Behavior
 
-BUILTIN_SETS = ("core",)
+BUILTIN_SETS = ("core", "apps")
 FIELDS = ("behavior", "category", "id", "benign", "tags", "pair")
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
@@ -66,13 +68,22 @@ def behavior_from_record(record: Mapping[str, Any], where: str) -> Behavior:
     if not ident:
         ident = "b-" + hashlib.sha256(f"{category}\n{goal}".encode()).hexdigest()[:12]
     pair = record.get("pair")
+    benign = _as_bool(record.get("benign"), where)
+    scenario = record.get("scenario")
+    if scenario is not None:
+        from redline.apps.scenario import parse_scenario
+
+        scenario = parse_scenario(scenario, where, benign=benign).model_dump(
+            mode="json", exclude_defaults=True
+        )
     return Behavior(
         id=ident,
         goal=goal.strip(),
         category=category.strip(),
-        benign=_as_bool(record.get("benign"), where),
+        benign=benign,
         tags=_as_tags(record.get("tags"), where),
         pair=str(pair) if pair not in (None, "") else None,
+        scenario=scenario,
     )
 
 

@@ -224,6 +224,15 @@ def _decode(name: str, data: bytes) -> list[dict[str, Any]]:
     return rows
 
 
+def _storable(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its text made storable in ``store`` (see its sanitizer)."""
+    return {k: store.sanitizer.text(v) if isinstance(v, str) else v for k, v in row.items()}
+
+
+def _without_id(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "id"}
+
+
 def _primary_key(table: Table) -> list[str]:
     return [column.name for column in table.primary_key.columns]
 
@@ -253,8 +262,14 @@ def import_bundle(store: Store, path: str | Path) -> dict[str, Any]:
             )
             added["runs"] = 1
         for name, table in TABLES.items():
-            rows = [{k: v for k, v in row.items() if k in columns[name]} for row in tables[name]]
+            rows = [
+                _storable(store, {k: v for k, v in row.items() if k in columns[name]})
+                for row in tables[name]
+            ]
             if name == "human_labels":
+                # their ids are the source store's: the target numbers them (in their order,
+                # so that an attempt's latest label stays the latest)
+                rows = [_without_id(r) for r in sorted(rows, key=lambda r: r.get("id") or 0)]
                 have = {
                     (r.attempt_id, r.labeller, r.created_at, r.refusal, r.harm, r.note)
                     for r in conn.execute(select(table).where(table.c.run_id == run_id))
@@ -277,9 +292,10 @@ def import_bundle(store: Store, path: str | Path) -> dict[str, Any]:
             for c in conn.execute(select(schema.judge_calibrations))
         }
         calibrations = [
-            c for c in _decode("calibrations.jsonl", members["calibrations.jsonl"])
+            _without_id(_storable(store, c))
+            for c in _decode("calibrations.jsonl", members["calibrations.jsonl"])
             if (c["judge"], c["data_sha256"], c["created_at"]) not in existing
-        ]  # fmt: skip
+        ]  # the target numbers them
         if calibrations:
             conn.execute(schema.judge_calibrations.insert(), calibrations)
         added["calibrations"] = len(calibrations)

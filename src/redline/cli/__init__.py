@@ -115,8 +115,10 @@ def store_url_problem(url: str) -> str | None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+    from redline.store.urls import normalize_url
+
     try:
-        parsed = make_url(url)
+        parsed = make_url(normalize_url(url))
     except ArgumentError:
         shown = re.sub(r"//[^/@\s]*@", "//***@", url)
         return f"{shown!r} is not a database URL (e.g. postgresql://user@host/redline)"
@@ -142,7 +144,10 @@ db_option = click.option(
     default=None,
     envvar="REDLINE_DB",
     callback=_check_db,
-    help="Results store: a SQLite file or a SQLAlchemy URL [default: .redline/redline.db].",
+    help=(
+        "Results store: a SQLite file or a database URL (postgresql://user@host/db: see "
+        "docs/team.md) [default: .redline/redline.db]."
+    ),
 )
 
 

@@ -28,7 +28,15 @@ def describe_sets() -> list[dict[str, Any]]:
             "licence": "Apache-2.0 (written by the redline team; goals, not instructions)",
             "shipped": True,
             "file": None,
-        }
+        },
+        {
+            "name": "apps",
+            "title": "redline apps: application and agent scenarios (docs/apps.md)",
+            "licence": "Apache-2.0 (written by the redline team; harmless markers, no "
+            "real endpoints)",
+            "shipped": True,
+            "file": None,
+        },
     ]
     for public in PUBLIC_SETS.values():
         rows.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from typing import Any
@@ -68,6 +69,27 @@ def _campaign(config: str | None, target_url: str | None, model: str | None, key
             target["api_key_env"] = key_env
         return quick_campaign(target)
     return quick_campaign({"type": "local"})
+
+
+def _config_says_ray(campaign: Any) -> bool:
+    return bool(campaign is not None and campaign.executor and campaign.executor.type == "ray")
+
+
+def _with_executor(campaign: Any, executor: str | None, address: str | None, actors: int | None):
+    """``campaign`` with the executor the command line asks for (it wins over the config's)."""
+    from redline.config import ExecutorConfig
+
+    if executor is None and address is None and actors is None:
+        return campaign
+    if executor == "local":
+        return campaign.model_copy(update={"executor": None})
+    current = campaign.executor or ExecutorConfig(type="ray")
+    update: dict[str, Any] = {"type": "ray"}
+    if address is not None:
+        update["address"] = address
+    if actors is not None:
+        update["actors"] = actors
+    return campaign.model_copy(update={"executor": current.model_copy(update=update)})
 
 
 def _progress(total: int, done_before: int, console: Any, enabled: bool):
@@ -155,6 +177,23 @@ def _progress(total: int, done_before: int, console: Any, enabled: bool):
     help="Skip the test call to each network model (target, attacker, judge models) that "
     "stops a run whose models do not answer before it starts.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    help="Where attempts run: this process, or Ray actors on one machine or a cluster "
+    "(pip install 'redline[ray]'; docs/scale.md) [default: the config's executor, else local].",
+)
+@click.option(
+    "--address",
+    metavar="ADDR",
+    help="The Ray cluster to join (auto, ray://HOST:10001, HOST:6379); implies --executor ray.",
+)
+@click.option(
+    "--actors",
+    type=click.IntRange(min=1),
+    help="Ray actors, each running limits.concurrency attempts; implies --executor ray "
+    "[default: 2].",
+)
 @db_option
 @user_errors
 def scan(
@@ -168,6 +207,9 @@ def scan(
     max_error_rate: float,
     no_progress: bool,
     no_preflight: bool,
+    executor: str | None,
+    address: str | None,
+    actors: int | None,
     db: str | None,
 ) -> None:
     """Run a red-team campaign and print its summary.
@@ -177,6 +219,7 @@ def scan(
     redline scan campaign.yaml           the campaign in a config file
     redline scan --target URL --model M  quick scan of an OpenAI-compatible endpoint
     redline scan --resume RUN_ID         finish an interrupted run (nothing is redone)
+    redline scan campaign.yaml --executor ray --address auto   on a Ray cluster
 
     Exit codes: 0 ok, 2 bad input, 3 ASR above --fail-on-asr (or a gate with
     nothing measured), 4 every attempt failed, 5 stopped at the call budget, 6 more
@@ -188,13 +231,16 @@ def scan(
 
     from redline.cli.runs import summary_console
     from redline.engine.campaign import execute_run, prepare_run
+    from redline.errors import ConfigError
     from redline.report.gates import parse_gates, parse_max_error_rate
     from redline.report.summary import run_summary
     from redline.report.terminal import print_summary
     from redline.report.text import markup_safe
-    from redline.store import Store
+    from redline.store import Store, shown_url
 
     _check_options(config, resume, target_url, model, api_key_env)
+    if executor == "local" and (address is not None or actors is not None):
+        raise ConfigError("--address and --actors are for --executor ray, not local")
     gates = parse_gates(fail_on_asr)
     parse_max_error_rate(max_error_rate)
     console = Console(stderr=True)
@@ -202,6 +248,12 @@ def scan(
     campaign = None
     if resume is None or config is not None:
         campaign = _campaign(config, target_url, model, api_key_env)
+    if executor == "ray" or (
+        executor is None and (address or actors or _config_says_ray(campaign))
+    ):
+        from redline.engine.ray_executor import import_ray
+
+        import_ray()  # a missing extra is said before a run is created
     prepared = prepare_run(
         store,
         campaign,
@@ -209,6 +261,7 @@ def scan(
         max_target_calls=max_target_calls,
         preflight=not no_preflight,
     )
+    prepared.campaign = _with_executor(prepared.campaign, executor, address, actors)
     done_before = len(prepared.plan) - len(prepared.pending)
     verb = "resuming" if prepared.resumed else "starting"
     console.print(
@@ -231,8 +284,15 @@ def scan(
             f"({prepared.campaign.limits.max_reply_chars:,} characters) and were cut there;[/] "
             "each attempt's transcript meta lists its cuts (truncated_replies)."
         )
-    db_flag = f" --db {db}" if db else ""
-    code = _finish(summary, stats.stop_reason, prepared.run_id, db_flag, gates, out, max_error_rate)
+    note = getattr(stats, "note", None)
+    if note is not None:
+        out.print(markup_safe(note()))
+    # a store named by REDLINE_DB needs no --db in the hints; a URL's password is never shown
+    db_flag = f" --db {shown_url(db)}" if db and db != os.environ.get("REDLINE_DB") else ""
+    code = _finish(
+        summary, stats.stop_reason, prepared.run_id, db_flag, gates, out, max_error_rate,
+        where=store.shown_url.removeprefix("sqlite:///"),
+    )  # fmt: skip
     if code == EXIT_INTERRUPTED and stats.signal == signal.SIGTERM:
         code = EXIT_TERMINATED
     sys.exit(code)
@@ -251,9 +311,14 @@ def _finish(
     gates: dict[str | None, float],
     out: Any,
     max_error_rate: float = 1.0,
+    where: str = DEFAULT_DB,
 ) -> int:
-    """Tell the user where things stand and what to run next; return the exit code."""
+    """Tell the user where things stand and what to run next; return the exit code.
+
+    ``where`` names the store as it may be shown (a URL's password hidden).
+    """
     from redline.cli.runs import all_errors_message, every_attempt_failed, gate_code
+    from redline.report.text import markup_safe
 
     if stop_reason == "interrupted":
         out.print(
@@ -272,7 +337,7 @@ def _finish(
         out.print(all_errors_message(summary, f"redline report {run_id} --format jsonl{db_flag}"))
         return EXIT_ALL_ERRORS
     out.print(
-        f"Results: run [bold]{run_id}[/] in {db_flag.removeprefix(' --db ') or DEFAULT_DB}. "
+        f"Results: run [bold]{run_id}[/] in {markup_safe(where)}. "
         f"Next: [bold]redline serve{db_flag}[/] to explore every attempt, label replies and "
         f"try prompts in a browser, or [bold]redline report {run_id} --format html -o "
         f"report.html{db_flag}[/] (or --format json)"

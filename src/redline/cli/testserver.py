@@ -32,6 +32,13 @@ from redline.cli import user_errors
     metavar="REGEX=REPLY",
     help="A script-mode rule (repeatable; first match wins).",
 )
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(dir_okay=False),
+    help="A YAML file of script-mode rules, which may also script tool calls (see "
+    "docs/apps.md); its rules come before any --rule.",
+)
 @click.option("--latency-ms", default=0.0, show_default=True, type=float)
 @click.option(
     "--fault",
@@ -60,6 +67,7 @@ def testserver(
     reply: str | None,
     refuse_keywords: tuple[str, ...],
     rules: tuple[str, ...],
+    rules_file: str | None,
     latency_ms: float,
     faults: tuple[str, ...],
     retry_after: float,
@@ -73,7 +81,8 @@ def testserver(
       echo    "You said: <prompt>"
       fixed   always --reply
       refuse  a refusal when the prompt has a --refuse-keyword, else compliance
-      script  --rule REGEX=REPLY, first match wins, else --reply
+      script  --rules FILE and --rule REGEX=REPLY, first match wins, else --reply
+              (a rules file may script tool calls: docs/apps.md)
 
     A prompt containing [[fault:429]] (or 500, timeout, malformed, empty, garbage,
     surrogate, echo_headers) gets that fault; [[fault:429x2]] only for its first 2
@@ -85,9 +94,10 @@ def testserver(
       redline testserver --mode script --rule 'recipe=Here is the recipe.' --reply 'No.'
       redline testserver --fault 429=0.1 --fault timeout=0.01
       redline testserver --latency-ms 50 --max-concurrent 4
+      redline testserver --port 8765 --mode script --rules examples/app-model-script.yaml
     """  # noqa: D301 (a real backspace: click's marker for a paragraph kept as written)
     from redline.errors import ConfigError
-    from redline.testserver import FAULTS, ServerConfig, serve
+    from redline.testserver import FAULTS, ServerConfig, load_rules, serve
 
     config = ServerConfig(
         mode=mode, latency_ms=latency_ms, retry_after_s=retry_after, seed=seed,
@@ -97,6 +107,11 @@ def testserver(
         config.reply = reply
     if refuse_keywords:
         config.refuse_keywords = list(refuse_keywords)
+    if rules_file is not None:
+        scripted, default_reply = load_rules(rules_file)
+        config.rules.extend(scripted)
+        if default_reply is not None and reply is None:
+            config.reply = default_reply
     for rule in rules:
         pattern, sep, text = rule.partition("=")
         if not sep:

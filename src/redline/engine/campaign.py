@@ -257,9 +257,16 @@ async def execute_run(
 
     With ``handle_sigint``, SIGINT and SIGTERM stop the run gracefully (status
     ``interrupted``; the signal is in the stats). When anything could not be stored the status
-    is ``failed`` and :class:`StoreError` says what.
+    is ``failed`` and :class:`StoreError` says what. With ``executor: {type: ray}`` the
+    attempts run on Ray actors (:mod:`redline.engine.ray_executor`).
     """
     campaign, limits = prepared.campaign, prepared.campaign.limits
+    if campaign.executor is not None and campaign.executor.type == "ray":
+        from redline.engine.ray_executor import execute_on_ray
+
+        return await execute_on_ray(
+            store, prepared, on_result=on_result, on_gate=on_gate, handle_sigint=handle_sigint
+        )
     target = build_target(campaign.target)
     budget = Budget(limits.max_target_calls, used=prepared.calls_used)
     gate = CallGate.from_limits(target, limits, budget=budget, rate_limited=True)

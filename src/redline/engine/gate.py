@@ -181,6 +181,8 @@ class CallGate:
                         self.role, started_wall, time.perf_counter() - started, True, reply.usage
                     )
                 )
+                if reply.tool_calls and self.role == "target":
+                    transcript.tool_calls.extend(reply.tool_calls)
                 if len(reply.text) > self.max_reply_chars:
                     reply = self._truncate(reply, transcript)
                 return reply

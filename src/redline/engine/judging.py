@@ -14,7 +14,7 @@ from redline.engine.runner import NamedJudge, judge_transcript
 from redline.errors import StoreError
 from redline.judges import ModelJudge, sub_judges
 from redline.judges.base import ModelCaller, model_key, use_judge_models
-from redline.model import Behavior, Message, Outcome, Transcript, Verdict
+from redline.model import Behavior, Message, Outcome, ToolCall, Transcript, Verdict
 from redline.store import Store
 from redline.store.records import StoredAttempt
 from redline.targets import build_target, close_target
@@ -80,9 +80,10 @@ def judge_models_for(
 
 
 def stored_transcript(attempt: StoredAttempt) -> Transcript:
-    """Rebuild the transcript of a stored attempt (messages and error)."""
+    """Rebuild the transcript of a stored attempt (messages, tool calls and error)."""
     messages = [Message(m["role"], m["content"]) for m in attempt.transcript["messages"]]
-    return Transcript(messages=messages, error=attempt.error)
+    tool_calls = [ToolCall.from_dict(c) for c in attempt.transcript.get("tool_calls", [])]
+    return Transcript(messages=messages, error=attempt.error, tool_calls=tool_calls)
 
 
 def can_judge(attempt: StoredAttempt) -> bool:
@@ -98,6 +99,7 @@ def stored_behavior(attempt: StoredAttempt) -> Behavior:
         goal=attempt.transcript.get("goal", ""),
         category=attempt.category,
         benign=bool(attempt.benign),
+        scenario=attempt.transcript.get("scenario"),
     )
 
 

@@ -51,8 +51,18 @@ def models_to_check(
     scorer: dict[str, Any] | None = None,
     judge_models: Sequence[dict[str, Any]] = (),
 ) -> list[Model]:
-    """The distinct network models of a run, in the order they are named."""
+    """The distinct network models of a run, in the order they are named.
+
+    An application's model is checked in its place: the model inside an ``app`` target
+    (``target.model``) or handed to a ``python`` application in ``target.params.model``.
+    """
     candidates = [Model("target", target, "target")]
+    params = target.get("params")
+    inner = params.get("model") if isinstance(params, dict) else None
+    if target.get("type") == "app" and isinstance(target.get("model"), dict):
+        candidates = [Model("target's model", target["model"], "target.model")]
+    elif isinstance(inner, dict) and isinstance(inner.get("type"), str):
+        candidates.append(Model("target's model", inner, "target.params.model"))
     if attacker is not None:
         candidates.append(Model("attacker", attacker, "attacker"))
         candidates.append(Model("scorer", scorer or attacker, "scorer" if scorer else "attacker"))

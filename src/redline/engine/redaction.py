@@ -28,7 +28,8 @@ def target_secrets(spec: dict[str, Any]) -> set[str]:
     (authorization, key, token, secret, cookie, session, password; 8 characters or more); the
     credentials of a URL option (``base_url``, ``url``): the password (or a
     user name given alone, a token) and the Basic credentials a client derives from them;
-    the value of a query parameter named like a key or token.
+    the value of a query parameter named like a key or token; and the same for a model spec
+    nested in ``model`` or ``params.model`` (an application around a model).
     """
     found: set[str] = set()
     env_name = spec.get("api_key_env")
@@ -47,6 +48,11 @@ def target_secrets(spec: dict[str, Any]) -> set[str]:
         url = spec.get(key)
         if isinstance(url, str):
             found |= _url_secrets(url)
+    params = spec.get("params")
+    # the model inside an ``app`` target, or given to a python app in its params
+    for inner in (spec.get("model"), params.get("model") if isinstance(params, dict) else None):
+        if isinstance(inner, dict):
+            found |= target_secrets(inner)
     return found
 
 

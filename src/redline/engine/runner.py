@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from redline.apps.scenario import use_scenario
 from redline.attacks import Attack, AttackContext
 from redline.attacks.base import AttackerError, JudgeFn
 from redline.engine.gate import TRUNCATED, BoundCaller, CallGate
@@ -137,7 +138,8 @@ class Executor:
         )
         started = time.time()
         try:
-            await self.attacks[planned.attack_key].run(planned.behavior, ctx)
+            with use_scenario(planned.behavior.scenario):
+                await self.attacks[planned.attack_key].run(planned.behavior, ctx)
         except BudgetExhausted:
             return None
         except CallError as exc:

@@ -16,6 +16,7 @@ import jinja2
 
 from redline import __version__
 from redline.behaviors.taxonomy import CATEGORIES
+from redline.report.owasp import owasp_groups
 from redline.report.text import pct, redacted
 from redline.store import Store
 
@@ -237,6 +238,7 @@ def render_html(store: Store, summary: dict[str, Any], *, redact: bool = False) 
         findings=_findings(store, summary["run_id"], summary["judge"], redact),
         redact=redact,
         mappings=mappings,
+        owasp=owasp_groups(summary["by_category"]),
         created=created.strftime("%Y-%m-%d %H:%M UTC"),
         generated_by=__version__,
         config_json=json.dumps(summary["config"], indent=2),

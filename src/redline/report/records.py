@@ -118,6 +118,7 @@ def _record(
         "tokens": tokens,
         "calls": calls,
         "meta": transcript.get("meta") or {},
+        "tool_calls": transcript.get("tool_calls") or [],
         "started_at": attempt.started_at,
         "ended_at": attempt.ended_at,
     }

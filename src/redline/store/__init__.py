@@ -1,4 +1,7 @@
-"""The results store: SQLite by default (WAL mode), any SQLAlchemy URL in principle.
+"""The results store: SQLite by default (WAL mode), or PostgreSQL for a team (psycopg 3).
+
+``--db`` takes a SQLite file path or a database URL (:mod:`redline.store.urls`); the schema is
+the same on both, made by the Alembic migrations of :mod:`redline.store.migrations`.
 
 Reads happen on the caller's thread; writes during a run go through one :class:`Writer` thread
 that batches finished attempts (attempt, its calls and its verdicts in one transaction), so an
@@ -33,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import (
     DBAPIError,
+    IntegrityError,
     InterfaceError,
     InternalError,
     OperationalError,
@@ -41,21 +45,22 @@ from sqlalchemy.exc import (
 
 from redline.errors import StoreError
 from redline.model import AttemptResult, CallRecord, Verdict
-from redline.store import schema
-from redline.store.locks import RunLock, RunLocks
+from redline.store import migrations, schema
+from redline.store.locks import RunLock, RunLocks, run_locks
 from redline.store.records import OutcomeRow, StoredAttempt
 from redline.store.sanitize import Sanitizer
+from redline.store.urls import DEFAULT_DB, database_url, shown_url
 
-DEFAULT_DB = Path(".redline") / "redline.db"
-
-
-def database_url(db: str | Path | None) -> str:
-    """Turn a ``--db`` value (a path or a SQLAlchemy URL) into a URL; create parent folders."""
-    if db is not None and "://" in str(db):
-        return str(db)
-    path = Path(db) if db is not None else DEFAULT_DB
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+__all__ = [
+    "DEFAULT_DB",
+    "RunLock",
+    "RunLocks",
+    "Store",
+    "Writer",
+    "database_url",
+    "fetch_rows",
+    "shown_url",
+]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -130,6 +135,10 @@ def attempt_rows(
     }
     if transcript.meta:
         document["meta"] = transcript.meta
+    if transcript.tool_calls:
+        document["tool_calls"] = [call.to_dict() for call in transcript.tool_calls]
+    if behavior.scenario is not None:
+        document["scenario"] = behavior.scenario
     calls = transcript.calls
     attempt = (
         run_id,
@@ -182,32 +191,40 @@ class Store:
 
     def __init__(self, db: str | Path | None = None) -> None:
         self.url = database_url(db)
+        self.shown_url = shown_url(self.url)
+        """The URL as messages show it: its password hidden."""
         self._insert_sql: dict[str, tuple[str, tuple[str, ...] | None]] = {}
-        self.sanitizer = Sanitizer()
-        """Applied to every row written; :meth:`add_secrets` tells it what to redact."""
         try:
             # hide_parameters: an error message never carries the rows (prompts, replies)
             self.engine: Engine = create_engine(self.url, hide_parameters=True)
-            self.locks = RunLocks(self.url)
-            if self.engine.dialect.name == "sqlite":
-                event.listen(self.engine, "connect", _sqlite_pragmas)
+        except ImportError as exc:  # a URL whose driver is not installed
+            raise StoreError(f"cannot open the results store {self.shown_url}: {exc}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the results store {self.shown_url}: {exc}") from exc
+        self.dialect = self.engine.dialect.name
+        """``sqlite``, ``postgresql``, ..."""
+        # PostgreSQL text cannot hold NUL characters; SQLite keeps them
+        self.sanitizer = Sanitizer(nul_allowed=self.dialect != "postgresql")
+        """Applied to every row written; :meth:`add_secrets` tells it what to redact."""
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
             self.migrate()
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the results store {self.url}: {exc}") from exc
+            self.engine.dispose()
+            raise StoreError(
+                f"cannot open the results store {self.shown_url}: {_reason(exc)}"
+            ) from exc
+        self.locks: RunLocks = run_locks(self.url, self.engine)
 
     def migrate(self) -> None:
-        """Apply the migrations this database has not had yet."""
+        """Bring the database's tables to the newest schema (see :mod:`redline.store.migrations`).
+
+        A new database gets every migration; an older one those it has not had, a store made
+        before redline used Alembic included. Safe when several processes open one database.
+        """
         with self.engine.begin() as conn:
-            schema.schema_migrations.create(conn, checkfirst=True)
-            applied = set(conn.scalars(select(schema.schema_migrations.c.version)))
-            for version, name, apply in schema.MIGRATIONS:
-                if version not in applied:
-                    apply(conn)
-                    conn.execute(
-                        insert(schema.schema_migrations).values(
-                            version=version, name=name, applied_at=time.time()
-                        )
-                    )
+            migrations.upgrade(conn)
 
     def add_secrets(self, values: Iterable[str]) -> None:
         """Redact these secret values from everything this store writes from now on."""
@@ -318,7 +335,7 @@ class Store:
                 ).all()
         if row is None:
             hint = f" (recent runs: {', '.join(known)})" if known else " (this store has no runs)"
-            raise StoreError(f"no run {run_id!r} in {self.url}{hint}")
+            raise StoreError(f"no run {run_id!r} in {self.shown_url}{hint}")
         return self._shown(dict(row._mapping))
 
     def latest_run_id(self) -> str | None:
@@ -743,6 +760,8 @@ class Writer(threading.Thread):
         self.refused: list[str] = []
         """One line per attempt the store refused: its id, behaviour, attack and the reason."""
         self._refused_in_a_row = 0
+        self.duplicates = 0
+        """Attempts not written because the same attempt was already stored (see above)."""
         self.judge_specs = store.judge_spec_hashes(run_id) if judge_specs is None else judge_specs
         """Judge labels to the SHA-256 of their stored spec, for the verdict rows."""
 
@@ -811,7 +830,7 @@ class Writer(threading.Thread):
             raise
         except Exception as exc:
             if len(batch) == 1:
-                self._refuse(batch[0], exc)
+                self._refuse_or_skip(batch[0], exc)
                 return
             for item in batch:
                 try:
@@ -819,11 +838,33 @@ class Writer(threading.Thread):
                 except _FATAL:
                     raise
                 except Exception as exc:
-                    self._refuse(item, exc)
+                    self._refuse_or_skip(item, exc)
                 else:
                     self._refused_in_a_row = 0
         else:
             self._refused_in_a_row = 0
+
+    def _refuse_or_skip(self, item: Rows, exc: BaseException) -> None:
+        """An attempt the store refused: a duplicate of a stored one is skipped, else refused.
+
+        The same attempt (same id in the same run) may already be stored by another writer:
+        one whose lock was lost (its lock connection dropped) while a resume on another
+        machine ran the attempt too. The first copy stored is the attempt; this one is
+        counted in :attr:`duplicates`, never stored twice.
+        """
+        if isinstance(exc, IntegrityError) and self._stored(item[0][1]):
+            self.duplicates += 1
+            self._refused_in_a_row = 0
+            return
+        self._refuse(item, exc)
+
+    def _stored(self, attempt_id: str) -> bool:
+        a = schema.attempts
+        with self.store.engine.connect() as conn:
+            found = conn.execute(
+                select(a.c.id).where((a.c.run_id == self.run_id) & (a.c.id == attempt_id))
+            ).first()
+        return found is not None
 
     def _refuse(self, item: Rows, exc: BaseException) -> None:
         attempt = item[0]

@@ -9,8 +9,10 @@ ends (``kill -9`` included), so:
 - a run whose status is still ``running`` but whose lock nobody holds was killed: it is shown
   as ``interrupted``.
 
-Only SQLite files get locks (on a platform with ``fcntl``); for other stores :meth:`RunLocks.held`
-answers ``None`` (unknown) and the stored status is shown as it is.
+SQLite files get these file locks (on a platform with ``fcntl``); a PostgreSQL store gets the
+same promises from the server's advisory locks, which work across machines
+(:mod:`redline.store.pg_locks`); :func:`run_locks` picks. For other stores
+:meth:`RunLocks.held` answers ``None`` (unknown) and the stored status is shown as it is.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import socket
 import time
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from redline.errors import StoreError
 
@@ -145,6 +147,15 @@ class RunLocks:
         finally:
             os.close(fd)  # also lets a shared lock go
         return False
+
+
+def run_locks(url: str, engine: Engine) -> RunLocks:
+    """The run locks of the store at ``url`` (opened as ``engine``)."""
+    if engine.dialect.name == "postgresql":
+        from redline.store.pg_locks import AdvisoryRunLocks
+
+        return AdvisoryRunLocks(engine)
+    return RunLocks(url)
 
 
 def _read_holder(fd: int) -> str:

@@ -6,7 +6,9 @@ is the one place that keeps two promises:
 - **Anything a target sends is stored.** A reply may hold a lone UTF-16 surrogate (valid JSON
   ``"\ud800"``, not valid Unicode), which no UTF-8 database accepts. Transcripts, stored as
   JSON, fall back to ASCII escapes when they hold one, so nothing is lost; other text columns
-  (errors, rationales) get U+FFFD in its place.
+  (errors, rationales) get U+FFFD in its place. PostgreSQL's text cannot hold a NUL
+  character either: on that store (``nul_allowed=False``) a NUL in a text column becomes
+  U+FFFD too (JSON always escapes it, so transcripts keep it exactly).
 - **Secrets never reach the store.** Every configured secret value (an API key read from
   ``api_key_env``, the values of ``${ENV}`` header references, credentials in a URL) is
   replaced by ``<redacted>`` wherever it appears: in text columns, and in every string
@@ -30,8 +32,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class Sanitizer:
     """Makes text storable and redacts a set of secret values from it."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), *, nul_allowed: bool = True) -> None:
         self._forms: tuple[str, ...] = ()
+        self.nul_allowed = nul_allowed
+        """Whether the database accepts NUL characters in text (SQLite does, PostgreSQL not)."""
         self.add_secrets(secrets)
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
@@ -49,13 +53,15 @@ class Sanitizer:
         return value
 
     def text(self, value: str | None) -> str | None:
-        """A text column: secrets redacted, lone surrogates replaced by U+FFFD."""
+        """A text column: secrets redacted, lone surrogates (and NUL where refused) made U+FFFD."""
         if value is None:
             return None
         if self._forms:
             value = self.redact(value)
         if not value.isascii() and _SURROGATE.search(value):
             value = _SURROGATE.sub("\ufffd", value)
+        if not self.nul_allowed and "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
         return value
 
     def json(self, document: Any) -> str:

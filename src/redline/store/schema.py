@@ -11,14 +11,16 @@ keys are ``WITHOUT ROWID``: the key is the table, so a write updates one B-tree,
 the SHA-256 of the spec of the judge that made it in ``verdicts.judge_spec_sha256``).
 ``human_labels`` (migration 5): people's labels of stored replies, from the web app, append-only
 (the current label of an attempt by a labeller is that labeller's latest row).
-``schema_migrations`` records which numbered migrations a database has had.
+The tables are made and changed by the Alembic migrations in :mod:`redline.store.migrations`
+(one file per numbered change, for SQLite and PostgreSQL alike); ``alembic_version`` records the
+one a database is at. ``schema_migrations`` is the record of the numbered migrations redline
+made before it used Alembic (1 to 6): a store that has it is adopted at its last one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -29,14 +31,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    inspect,
-    text,
 )
-from sqlalchemy.engine import Connection
 
 metadata = MetaData()
 
-schema_migrations = Table(
+SEED = BigInteger().with_variant(Integer(), "sqlite")
+"""Seeds are signed 64-bit integers; SQLite's INTEGER is 64-bit already (and stays as it was)."""
+
+schema_migrations = Table(  # before Alembic: read to adopt an older store, never written
     "schema_migrations",
     metadata,
     Column("version", Integer, primary_key=True),
@@ -55,7 +57,7 @@ runs = Table(
     Column("config_json", Text, nullable=False),
     Column("target_json", Text, nullable=False),
     Column("judges_json", Text, nullable=False),
-    Column("seed", Integer, nullable=False),
+    Column("seed", SEED, nullable=False),
     Column("plan_size", Integer, nullable=False),
     Column("redline_version", String, nullable=False),
 )
@@ -71,7 +73,7 @@ attempts = Table(
     Column("benign", Boolean, nullable=False),
     Column("attack", String, nullable=False),
     Column("repeat", Integer, nullable=False),
-    Column("seed", Integer, nullable=False),
+    Column("seed", SEED, nullable=False),
     Column("transcript_json", Text, nullable=False),
     Column("error", Text),
     Column("target_calls", Integer, nullable=False),
@@ -169,31 +171,6 @@ human_labels = Table(
 )
 
 
-def _create_initial_tables(conn: Connection) -> None:
-    for table in (runs, attempts, calls, verdicts):
-        table.create(conn, checkfirst=True)
-
-
-def _add_verdict_partial(conn: Connection) -> None:
-    # Stores created before migration 2 lack the column; newer ones got it from migration 1.
-    if "partial" not in {c["name"] for c in inspect(conn).get_columns("verdicts")}:
-        conn.execute(text("ALTER TABLE verdicts ADD COLUMN partial BOOLEAN"))
-
-
-def _create_judge_calibrations(conn: Connection) -> None:
-    judge_calibrations.create(conn, checkfirst=True)
-
-
-def _add_components(conn: Connection) -> None:
-    components.create(conn, checkfirst=True)
-    if "judge_spec_sha256" not in {c["name"] for c in inspect(conn).get_columns("verdicts")}:
-        conn.execute(text("ALTER TABLE verdicts ADD COLUMN judge_spec_sha256 VARCHAR"))
-
-
-def _create_human_labels(conn: Connection) -> None:
-    human_labels.create(conn, checkfirst=True)
-
-
 WEB_INDEXES = {
     # covering for the explorer's filters, counts and pages in plan order, and for the figures
     # (the attempts table holds the transcripts: its rows are wide)
@@ -208,24 +185,7 @@ WEB_INDEXES = {
         "verdicts", ("run_id", "judge", "outcome", "refused", "partial", "score")
     ),
 }  # fmt: skip
+"""The indexes of migration 0006, by name: (table, columns)."""
 
-
-def _add_web_indexes(conn: Connection) -> None:
-    present = set(inspect(conn).get_table_names())
-    for name, (table, columns) in WEB_INDEXES.items():
-        if table not in present:  # a partial store (made by hand): nothing to index
-            continue
-        conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})"))
-
-
-Migration = tuple[int, str, Callable[[Connection], None]]
-
-MIGRATIONS: list[Migration] = [
-    (1, "initial tables: runs, attempts, calls, verdicts", _create_initial_tables),
-    (2, "verdicts.partial: partial refusals", _add_verdict_partial),
-    (3, "judge_calibrations: measured judge error for corrected rates", _create_judge_calibrations),
-    (4, "components: canonical specs; verdicts.judge_spec_sha256", _add_components),
-    (5, "human_labels: people's labels of stored replies", _create_human_labels),
-    (6, "indexes for the web app: attempts in plan order, verdicts by judge", _add_web_indexes),
-]
-"""Append new migrations here; never edit one that has shipped."""
+for _name, (_table, _columns) in WEB_INDEXES.items():
+    Index(_name, *(metadata.tables[_table].c[column] for column in _columns))

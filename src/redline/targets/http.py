@@ -1,9 +1,13 @@
 """A generic JSON HTTP application: test an LLM app, not just a model.
 
 The request body is a JSON template whose strings may use Jinja2 placeholders: ``{{ prompt }}``
-(the last user message), ``{{ system }}``, and ``{{ messages }}`` / ``{{ history }}`` (lists of
-``{"role", "content"}``; a string that is exactly one placeholder is replaced by the value itself,
-so lists stay lists). The reply text is read with a JMESPath expression (``response_path``).
+(the last user message), ``{{ system }}``, ``{{ messages }}`` / ``{{ history }}`` (lists of
+``{"role", "content"}``) and ``{{ documents }}`` (the documents an application scenario plants
+for this attempt: a list of ``{"id", "title", "text", "source"}``, empty for plain behaviours);
+a string that is exactly one placeholder is replaced by the value itself, so lists stay lists.
+The reply text is read with a JMESPath expression (``response_path``); the tools the
+application ran, when it reports them, with ``tool_calls_path`` (a list of ``{"name",
+"arguments", "result"}``).
 Header values may name environment variables as ``${NAME}``; their values are read at run time
 and never stored.
 """
@@ -21,8 +25,9 @@ import jmespath
 import jmespath.exceptions
 from pydantic import field_validator
 
+from redline.apps.scenario import planted_documents
 from redline.errors import ConfigError, PermanentCallError
-from redline.model import Message, Reply, Usage
+from redline.model import Message, Reply, ToolCall, Usage
 from redline.targets._http import expand_env, post_json, redact_headers, release_session
 from redline.targets.base import TargetOptions
 
@@ -37,9 +42,12 @@ class HTTPOptions(TargetOptions):
     response_path: str = "response"
     prompt_tokens_path: str | None = None
     completion_tokens_path: str | None = None
+    tool_calls_path: str | None = None
     headers: dict[str, str] = {}
 
-    @field_validator("response_path", "prompt_tokens_path", "completion_tokens_path")
+    @field_validator(
+        "response_path", "prompt_tokens_path", "completion_tokens_path", "tool_calls_path"
+    )
     @classmethod
     def _valid_jmespath(cls, value: str | None) -> str | None:
         if value is not None:
@@ -69,6 +77,9 @@ class HTTPTarget:
             if options.completion_tokens_path
             else None
         )
+        self._tool_calls = (
+            jmespath.compile(options.tool_calls_path) if options.tool_calls_path else None
+        )
         self._templates: dict[str, jinja2.Template] = {}
 
     def _render(self, node: Any, variables: dict[str, Any]) -> Any:
@@ -96,6 +107,7 @@ class HTTPTarget:
             "system": systems[0] if systems else "",
             "messages": history,
             "history": history[:-1],
+            "documents": [d.model_dump() for d in planted_documents()],
         }
         try:
             return self._render(self.options.body, variables)
@@ -120,7 +132,29 @@ class HTTPTarget:
                 int(self._completion_tokens.search(data) or 0) if self._completion_tokens else 0
             ),
         )
-        return Reply(text=text, usage=usage, latency_s=time.perf_counter() - started)
+        return Reply(
+            text=text,
+            usage=usage,
+            latency_s=time.perf_counter() - started,
+            tool_calls=self._read_tool_calls(data),
+        )
+
+    def _read_tool_calls(self, data: Any) -> tuple[ToolCall, ...]:
+        """The tool calls at ``tool_calls_path`` (none when it is not set or finds nothing)."""
+        if self._tool_calls is None:
+            return ()
+        found = self._tool_calls.search(data)
+        if found is None:
+            return ()
+        where = f"tool_calls_path {self.options.tool_calls_path!r} in reply from {self.options.url}"
+        if not isinstance(found, list):
+            raise PermanentCallError(f"{where}: not a list")
+        calls = []
+        for index, item in enumerate(found):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise PermanentCallError(f"{where}: item {index} has no string 'name'")
+            calls.append(ToolCall.from_dict(item))
+        return tuple(calls)
 
     async def aclose(self) -> None:
         """Release the shared HTTP session (the last target to release it closes it)."""

@@ -30,9 +30,11 @@ from typing import Any
 from pydantic import Field
 
 from redline.errors import ConfigError, MissingExtraError, PermanentCallError
-from redline.model import Message, Reply, Usage
+from redline.model import Message, Reply, ToolCall, Usage
 from redline.targets.base import TargetOptions
 from redline.targets.llama_batch import BatchEngine, Generation
+from redline.targets.llama_params import NEEDS_ONE_AT_A_TIME
+from redline.targets.openai import parse_tool_calls
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_PARALLEL = 4
@@ -172,8 +174,8 @@ class LocalTarget:
         return result, time.perf_counter() - started
 
     async def _one_at_a_time(
-        self, model: _LoadedModel, messages: list[dict[str, str]], params: dict[str, Any]
-    ) -> Generation:
+        self, model: _LoadedModel, messages: list[dict[str, Any]], params: dict[str, Any]
+    ) -> tuple[Generation, tuple[ToolCall, ...]]:
         loop = asyncio.get_running_loop()
         try:
             result, generation_s = await loop.run_in_executor(
@@ -183,35 +185,38 @@ class LocalTarget:
             raise PermanentCallError(f"local model rejected the request: {exc}") from exc
         choice = result["choices"][0]
         usage = result.get("usage") or {}
-        return Generation(
+        generation = Generation(
             text=choice["message"].get("content") or "",
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             finish_reason=choice.get("finish_reason") or "",
             generation_s=generation_s,
         )
+        return generation, parse_tool_calls(choice["message"], "the local model's reply")
 
     async def _batched(
-        self, model: _LoadedModel, messages: list[dict[str, str]], params: dict[str, Any]
-    ) -> Generation:
+        self, model: _LoadedModel, messages: list[dict[str, Any]], params: dict[str, Any]
+    ) -> tuple[Generation, tuple[ToolCall, ...]]:
         engine = model.batch_engine(self.options.parallel)
         try:
-            return await engine.generate(messages, params)
+            return await engine.generate(messages, params), ()
         except (ValueError, RuntimeError) as exc:  # bad params, prompt longer than a slot
             raise PermanentCallError(f"local model rejected the request: {exc}") from exc
 
     async def chat(self, messages: Sequence[Message], params: dict[str, Any]) -> Reply:
         """Generate a reply on the model's own thread.
 
-        With ``parallel`` > 1 it is decoded together with the concurrent calls.
+        With ``parallel`` > 1 it is decoded together with the concurrent calls, unless its
+        params need the one-at-a-time path (tools, grammars, log-probs: ``NEEDS_ONE_AT_A_TIME``).
         """
         model = self._ensure_loaded()
         merged = {"temperature": 0.0, "max_tokens": 256, "seed": self.options.seed}
         merged.update(self.options.params)
         merged.update(params)
-        generate = self._batched if self.options.parallel > 1 else self._one_at_a_time
-        generation = await generate(model, [m.to_dict() for m in messages], merged)
-        if not generation.text.strip():
+        batched = self.options.parallel > 1 and not NEEDS_ONE_AT_A_TIME & merged.keys()
+        generate = self._batched if batched else self._one_at_a_time
+        generation, tool_calls = await generate(model, [m.to_dict() for m in messages], merged)
+        if not generation.text.strip() and not tool_calls:
             raise PermanentCallError("the local model returned empty content")
         return Reply(
             text=generation.text,
@@ -219,6 +224,7 @@ class LocalTarget:
             latency_s=generation.generation_s,
             finish_reason=generation.finish_reason or None,
             model=self.path.name,
+            tool_calls=tool_calls,
         )
 
     async def aclose(self) -> None:

@@ -10,8 +10,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from redline.apps.tools import parse_arguments
 from redline.errors import ConfigError, PermanentCallError
-from redline.model import Message, Reply, Usage
+from redline.model import Message, Reply, ToolCall, Usage
 from redline.targets._http import expand_env, post_json, redact_headers, release_session
 from redline.targets.base import TargetOptions
 
@@ -36,22 +37,57 @@ def read_secret(env_name: str | None) -> str | None:
     return value
 
 
-def parse_chat_completion(data: Any, url: str) -> tuple[str, Usage, str | None, str | None]:
-    """Pull text, usage, finish reason and model out of a chat-completion body."""
+def parse_tool_calls(message: Any, where: str) -> tuple[ToolCall, ...]:
+    """The ``tool_calls`` of a chat-completion message (OpenAI form), arguments decoded."""
+    raw = message.get("tool_calls") if isinstance(message, dict) else None
+    if not raw:
+        return ()
+    if not isinstance(raw, list):
+        raise PermanentCallError(f"{where}: tool_calls is not a list")
+    calls = []
+    for index, item in enumerate(raw):
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise PermanentCallError(f"{where}: tool_calls[{index}] has no function name")
+        call_id = item.get("id")
+        calls.append(
+            ToolCall(
+                name=function["name"],
+                arguments=parse_arguments(function.get("arguments")),
+                id=str(call_id) if call_id is not None else None,
+            )
+        )
+    return tuple(calls)
+
+
+def parse_chat_completion(
+    data: Any, url: str
+) -> tuple[str, Usage, str | None, str | None, tuple[ToolCall, ...]]:
+    """Pull text, usage, finish reason, model and tool calls out of a chat-completion body.
+
+    Content may be empty (or null) only when the model asked for tools or a content filter
+    stopped it.
+    """
     try:
         choice = data["choices"][0]
-        content = choice["message"].get("content")
+        message = choice["message"]
+        content = message.get("content")
         finish_reason = choice.get("finish_reason")
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise PermanentCallError(f"reply from {url} has no choices[0].message") from exc
-    if not isinstance(content, str) or (not content.strip() and finish_reason != "content_filter"):
+    tool_calls = parse_tool_calls(message, f"reply from {url}")
+    if content is None and tool_calls:
+        content = ""
+    if not isinstance(content, str) or (
+        not content.strip() and finish_reason != "content_filter" and not tool_calls
+    ):
         raise PermanentCallError(f"empty content in reply from {url}")
     usage_data = data.get("usage") or {}
     usage = Usage(
         prompt_tokens=int(usage_data.get("prompt_tokens") or 0),
         completion_tokens=int(usage_data.get("completion_tokens") or 0),
     )
-    return content, usage, finish_reason, data.get("model")
+    return content, usage, finish_reason, data.get("model"), tool_calls
 
 
 class OpenAITarget:
@@ -75,13 +111,14 @@ class OpenAITarget:
         body.update(params)
         started = time.perf_counter()
         _, data = await post_json(self.url, body, self.headers, user=self)
-        text, usage, finish_reason, model = parse_chat_completion(data, self.url)
+        text, usage, finish_reason, model, tool_calls = parse_chat_completion(data, self.url)
         return Reply(
             text=text,
             usage=usage,
             latency_s=time.perf_counter() - started,
             finish_reason=finish_reason,
             model=model,
+            tool_calls=tool_calls,
         )
 
     async def aclose(self) -> None:

@@ -1,8 +1,10 @@
 """A Python callable as a target: ``module:function``, sync or async.
 
 The function receives a list of ``{"role", "content"}`` dicts and the generation params, and
-returns either a string or a dict with ``text`` and optionally ``prompt_tokens`` and
-``completion_tokens``. A sync function runs in a worker thread so it never blocks the loop.
+returns either a string, a :class:`~redline.model.Reply`, or a dict with ``text`` and optionally
+``prompt_tokens``, ``completion_tokens`` and ``tool_calls`` (the tools an application ran: a
+list of ``{"name", "arguments", "result"}``, stored with the attempt for scenario judges). A
+sync function runs in a worker thread so it never blocks the loop.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from redline.errors import ConfigError, PermanentCallError
-from redline.model import Message, Reply, Usage
+from redline.model import Message, Reply, ToolCall, Usage
 from redline.targets.base import TargetOptions
 
 
@@ -93,12 +95,17 @@ class PythonTarget:
         else:
             result = await asyncio.to_thread(self.func, *args)
         latency = time.perf_counter() - started
-        if isinstance(result, dict):
+        tool_calls: tuple[ToolCall, ...] = ()
+        text: Any
+        if isinstance(result, Reply):
+            text, usage, tool_calls = result.text, result.usage, result.tool_calls
+        elif isinstance(result, dict):
             text = result.get("text")
             usage = Usage(
                 prompt_tokens=int(result.get("prompt_tokens") or 0),
                 completion_tokens=int(result.get("completion_tokens") or 0),
             )
+            tool_calls = self._tool_calls(result.get("tool_calls"))
         else:
             text, usage = result, Usage()
         if not isinstance(text, str) or not text.strip():
@@ -106,7 +113,29 @@ class PythonTarget:
                 f"python target {self.options.function} returned {type(text).__name__}, "
                 "expected a non-empty string"
             )
-        return Reply(text=text, usage=usage, latency_s=latency)
+        return Reply(text=text, usage=usage, latency_s=latency, tool_calls=tool_calls)
+
+    def _tool_calls(self, raw: Any) -> tuple[ToolCall, ...]:
+        """A returned ``tool_calls`` list, checked: each an object with a string ``name``."""
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise PermanentCallError(
+                f"python target {self.options.function}: 'tool_calls' must be a list, "
+                f"got {type(raw).__name__}"
+            )
+        calls = []
+        for index, item in enumerate(raw):
+            if isinstance(item, ToolCall):
+                calls.append(item)
+                continue
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise PermanentCallError(
+                    f"python target {self.options.function}: tool_calls[{index}] must be an "
+                    "object with a string 'name'"
+                )
+            calls.append(ToolCall.from_dict(item))
+        return tuple(calls)
 
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -11,7 +11,10 @@ Replies (``--mode``):
 - ``refuse``: a refusal when the last user message contains a refuse keyword, else a compliant
   answer that echoes the request
 - ``script``: the first rule (a regex searched in the whole conversation, messages joined by
-  newlines, so a rule can tell a retry from a first ask) that matches gives the reply
+  newlines, so a rule can tell a retry from a first ask) that matches gives the reply. A rule
+  may also script tool calls (:class:`ScriptRule`, from a rules file: :func:`load_rules`): a
+  request that offers ``tools`` and holds no tool result yet is answered with those calls
+  (OpenAI form, ``content: null``); the request that carries their results gets the reply
 
 Faults, injected deterministically by a marker in the prompt, or at random with ``--fault``:
 
@@ -30,8 +33,10 @@ request that arrives while that many are already being answered gets a 429 with
 ``Retry-After`` at once (``peak_in_flight`` records the most answered at the same time).
 
 Also: ``GET /v1/models``, ``GET /__stats`` (request counts), ``POST /__reset``, and a plain JSON
-application endpoint ``POST /app/chat`` (``{"prompt"}`` or ``{"messages"}`` in, ``{"output":
-{"text"}}`` out) for testing the ``http`` target.
+application endpoint ``POST /app/chat`` (``{"prompt"}`` or ``{"messages"}``, and optionally
+``{"documents"}`` in, ``{"output": {"text"}}`` out; in script mode the documents' text is part of
+what rules search, and a rule's tool calls come back as ``output.tool_calls``, as an application
+that ran them would report) for testing the ``http`` target.
 """
 
 from __future__ import annotations
@@ -69,6 +74,61 @@ SURROGATE_REPLY = "Sure, here it is: \ud800 (a lone surrogate)."
 """The ``surrogate`` fault's reply: sent as the JSON escape ``\\ud800``."""
 
 
+@dataclass(frozen=True)
+class ScriptRule:
+    """A script-mode rule: the reply (and tool calls) for conversations ``when`` matches."""
+
+    when: str
+    reply: str
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    """``{"name", "arguments"}`` objects, asked for when the request offers tools."""
+
+
+def load_rules(path: str) -> tuple[list[ScriptRule], str | None]:
+    """The rules (and the optional ``default_reply``) of a YAML rules file.
+
+    The file holds ``rules:`` (a list of ``{when, reply, tool_calls}``) and optionally
+    ``default_reply``. A problem is a :class:`~redline.errors.ConfigError` naming the file and
+    the rule.
+    """
+    import yaml
+
+    from redline.errors import ConfigError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"rules file {path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise ConfigError(f"rules file {path}: needs a 'rules' list")
+    unknown = set(data) - {"rules", "default_reply"}
+    if unknown:
+        raise ConfigError(f"rules file {path}: unknown key(s) {sorted(unknown)}")
+    rules = []
+    for number, item in enumerate(data["rules"], 1):
+        where = f"rules file {path}: rule {number}"
+        if not isinstance(item, dict) or set(item) - {"when", "reply", "tool_calls"}:
+            raise ConfigError(f"{where}: must be an object with when, reply and tool_calls")
+        when, reply, calls = item.get("when"), item.get("reply"), item.get("tool_calls") or []
+        if not isinstance(when, str) or not isinstance(reply, str):
+            raise ConfigError(f"{where}: 'when' and 'reply' must be strings")
+        try:
+            re.compile(when)
+        except re.error as exc:
+            raise ConfigError(f"{where}: 'when' is not a valid regex: {exc}") from exc
+        if not isinstance(calls, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("name"), str)
+            and isinstance(c.get("arguments", {}), dict) for c in calls
+        ):  # fmt: skip
+            raise ConfigError(f"{where}: tool_calls must be objects with a name and arguments")
+        rules.append(ScriptRule(when, reply, tuple(calls)))
+    default = data.get("default_reply")
+    if default is not None and not isinstance(default, str):
+        raise ConfigError(f"rules file {path}: 'default_reply' must be a string")
+    return rules, default
+
+
 @dataclass
 class ServerConfig:
     """How the test server answers."""
@@ -76,8 +136,9 @@ class ServerConfig:
     mode: str = "echo"
     reply: str = "This is a fixed reply from the redline test server."
     refuse_keywords: list[str] = field(default_factory=lambda: ["bomb", "weapon", "kill"])
-    rules: list[tuple[str, str]] = field(default_factory=list)
-    """``(regex, reply)`` pairs for ``script`` mode, tried in order."""
+    rules: list[tuple[str, str] | ScriptRule] = field(default_factory=list)
+    """``(regex, reply)`` pairs or :class:`ScriptRule` objects for ``script`` mode, tried in
+    order."""
     latency_ms: float = 0.0
     retry_after_s: float = 1.0
     fault_rates: dict[str, float] = field(default_factory=dict)
@@ -104,7 +165,10 @@ class _State:
         self.marker_hits: Counter[str] = Counter()
         self.bodies: deque[Any] = deque(maxlen=1000)
         """The JSON bodies of the last chat requests (for tests of what a client sends)."""
-        self.rules = [(re.compile(p, re.IGNORECASE), r) for p, r in config.rules]
+        self.rules = [
+            (re.compile(rule.when, re.IGNORECASE), rule)
+            for rule in (r if isinstance(r, ScriptRule) else ScriptRule(*r) for r in config.rules)
+        ]
         self.in_flight = 0
         self.peak_in_flight = 0
         """The most requests answered at once (those refused for ``max_concurrent`` excluded)."""
@@ -122,9 +186,14 @@ def _last_user(messages: Any) -> str:
     return ""
 
 
+def match_rule(rules: list[tuple[re.Pattern[str], ScriptRule]], text: str) -> ScriptRule | None:
+    """The first rule whose pattern is found in ``text``."""
+    return next((rule for pattern, rule in rules if pattern.search(text)), None)
+
+
 def compose_reply(
     config: ServerConfig,
-    rules: list[tuple[re.Pattern[str], str]],
+    rules: list[tuple[re.Pattern[str], ScriptRule]],
     prompt: str,
     conversation: str | None = None,
 ) -> str:
@@ -137,10 +206,8 @@ def compose_reply(
             return REFUSAL
         return f"Sure, here is a complete answer. {prompt}"
     if config.mode == "script":
-        for pattern, reply in rules:
-            if pattern.search(conversation if conversation is not None else prompt):
-                return reply
-        return config.reply
+        rule = match_rule(rules, conversation if conversation is not None else prompt)
+        return rule.reply if rule is not None else config.reply
     return f"You said: {prompt}"
 
 
@@ -158,7 +225,42 @@ def _pick_fault(state: _State, prompt: str) -> str | None:
     return None
 
 
-def _completion(model: str, content: str, prompt_tokens: int) -> dict[str, Any]:
+def scripted_tool_calls(state: _State, body: Any, conversation: str) -> list[dict[str, Any]]:
+    """The tool calls a script rule asks for, in the OpenAI wire form.
+
+    Only when the request offers tools and holds no tool result yet: the request after the
+    calls gets the rule's text reply.
+    """
+    if state.config.mode != "script" or not isinstance(body, dict) or not body.get("tools"):
+        return []
+    messages = body.get("messages") or []
+    if any(isinstance(m, dict) and m.get("role") == "tool" for m in messages):
+        return []
+    rule = match_rule(state.rules, conversation)
+    if rule is None or not rule.tool_calls:
+        return []
+    return [
+        {
+            "id": f"call_{index}",
+            "type": "function",
+            "function": {
+                "name": call["name"],
+                "arguments": json.dumps(call.get("arguments", {})),
+            },
+        }
+        for index, call in enumerate(rule.tool_calls)
+    ]
+
+
+def _completion(
+    model: str,
+    content: str,
+    prompt_tokens: int,
+    tool_calls: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message = {"role": "assistant", "content": None, "tool_calls": tool_calls}
     return {
         "id": f"chatcmpl-{int(time.time() * 1e6)}",
         "object": "chat.completion",
@@ -167,8 +269,8 @@ def _completion(model: str, content: str, prompt_tokens: int) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": "tool_calls" if tool_calls else "stop",
             }
         ],
         "usage": {
@@ -289,15 +391,28 @@ def make_app(config: ServerConfig | None = None) -> web.Application:
         if early is not None:
             return early
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages or [])
-        return web.json_response(_completion(state.config.model, text or "", prompt_tokens))
+        calls = scripted_tool_calls(state, body, conversation)
+        return web.json_response(_completion(state.config.model, text or "", prompt_tokens, calls))
 
     async def app_chat(request: web.Request) -> web.Response:
         body = await request.json()
+        state.bodies.append(body)
         prompt = body.get("prompt") or _last_user(body.get("messages"))
-        early, text = await answer(prompt, headers=request.headers)
+        documents = body.get("documents") or []
+        conversation = "\n".join(
+            [prompt, *(str(d.get("text", "")) for d in documents if isinstance(d, dict))]
+        )
+        early, text = await answer(prompt, conversation, headers=request.headers)
         if early is not None:
             return early
-        return web.json_response({"output": {"text": text}, "tokens": {"in": len(prompt.split())}})
+        output: dict[str, Any] = {"text": text}
+        rule = match_rule(state.rules, conversation) if state.config.mode == "script" else None
+        if rule is not None and rule.tool_calls:
+            output["tool_calls"] = [
+                {"name": c["name"], "arguments": c.get("arguments", {}), "result": "(scripted)"}
+                for c in rule.tool_calls
+            ]
+        return web.json_response({"output": output, "tokens": {"in": len(prompt.split())}})
 
     async def models(_: web.Request) -> web.Response:
         return web.json_response(

@@ -259,10 +259,22 @@ def transcript(request: Request) -> Response:
         for m in document.get("messages") or []
         if isinstance(m, dict)
     ]
+    tool_calls = [
+        {
+            "name": shown(str(c.get("name", "?"))),
+            "arguments": _json(c.get("arguments")),
+            "result": shown(str(c.get("result") or "")),
+        }
+        for c in document.get("tool_calls") or []
+        if isinstance(c, dict)
+    ]
+    scenario = document.get("scenario")
     return page(
         request,
         "transcript.html.j2",
         run=run,
+        tool_calls=tool_calls,
+        scenario=_json(scenario) if isinstance(scenario, dict) else None,
         attempt=record,
         goal=shown(document.get("goal", "")),
         messages=messages,

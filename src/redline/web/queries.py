@@ -13,7 +13,8 @@ transcripts of the one page shown are read after, by primary key (:func:`page_ro
   are left out; on a look-alike a harm judge's verdict counts as its refusal reading).
 - ``label``: people's labels; an attempt's current label is its latest ``human_labels`` row.
 - ``q``: case-insensitive text in the stored conversation: its messages (prompts and replies),
-  its goal and what the attack recorded (``LIKE`` over the stored JSON).
+  its goal and what the attack recorded (``LIKE`` over the stored JSON; ``ILIKE`` on
+  PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Select,
     and_,
@@ -36,6 +38,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Subquery
 
 from redline.store import schema
@@ -251,7 +254,32 @@ def _search_condition(text: str) -> ColumnElement[bool]:
     is looked for as JSON encodes it (quotes, backslashes and line breaks escaped).
     """
     encoded = json.dumps(text, ensure_ascii=False)[1:-1]
-    return a.c.transcript_json.like(like_pattern(encoded), escape="\\")
+    return LikeAnyCase(a.c.transcript_json, like_pattern(encoded))
+
+
+class LikeAnyCase(ColumnElement[bool]):
+    r"""``column LIKE pattern ESCAPE '\'``, case-insensitive on every database.
+
+    SQLite's ``LIKE`` ignores the case of ASCII letters already (and is fastest left alone);
+    PostgreSQL's does not, so there it is ``ILIKE``.
+    """
+
+    inherit_cache = False  # compiled per dialect (below); no statement cache for these
+    type = Boolean()
+
+    def __init__(self, column: ColumnElement[Any], pattern: str) -> None:
+        self.column = column
+        self.pattern = pattern
+
+
+@compiles(LikeAnyCase)
+def _like(element: LikeAnyCase, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column.like(element.pattern, escape="\\"), **kw))
+
+
+@compiles(LikeAnyCase, "postgresql")
+def _ilike(element: LikeAnyCase, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column.ilike(element.pattern, escape="\\"), **kw))
 
 
 def _judge_join(judge: str | None) -> ColumnElement[bool]:

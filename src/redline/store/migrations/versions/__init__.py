@@ -1,0 +1,1 @@
+"""The store's migrations, one file per change, oldest first (``revision`` / ``down_revision``)."""
