@@ -144,3 +144,17 @@ def test_a_prompt_already_in_a_slot_gives_the_same_reply():
         return [await batched.chat(ask(prompt), params) for _ in range(3)]
 
     assert all(same(reply, expected) for reply in asyncio.run(run()))
+
+
+def test_params_for_the_one_at_a_time_path_are_served_there():
+    """A call with a param only create_chat_completion honours (here ``logprobs``) is not
+    decoded in a slot: it goes to the one-at-a-time path and gets its reply."""
+    from redline.targets.local import load_model
+
+    params = {"temperature": 0, "max_tokens": 12, "logprobs": False}
+    expected = one_at_a_time([PROMPTS[0]], params)[0]
+    batched = target(2)
+    engine = load_model(batched.path, 2048, 2, 0).batch_engine(2)
+    admitted = engine.stats.prefill_steps
+    reply = asyncio.run(batched.chat(ask(PROMPTS[0]), params))
+    assert same(reply, expected) and engine.stats.prefill_steps == admitted
