@@ -1,6 +1,6 @@
 """The local target's batched path (``parallel`` > 1) against its one-at-a-time path, on the
-embedded SmolLM2-135M model. Marked slow (they load the model and generate); about 30 s on 2
-cores."""
+embedded SmolLM2-135M model. Marked slow (they load the model and generate); 20-45 s on 2
+shared cores."""
 
 from __future__ import annotations
 
