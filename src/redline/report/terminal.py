@@ -201,9 +201,11 @@ def spend_line(summary: dict[str, Any]) -> Text | None:
         return None
 
     def cost(figures: dict[str, Any]) -> str:
+        if not spend["priced"]:
+            return ""  # said once, after the figures
         if figures["cost_usd"] is None:
             return ", cost unknown"
-        return f", {usd(figures['cost_usd'])}" if spend["priced"] else ""
+        return f", {usd(figures['cost_usd'])}"
 
     parts = [
         f"{role} {f['tokens']:,} ({f['prompt_tokens']:,} in + {f['completion_tokens']:,} out"
