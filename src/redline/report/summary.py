@@ -22,11 +22,16 @@ from redline.store import Store
 from redline.store.records import OutcomeRow
 
 
-def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str, Any]:
+def run_summary(
+    store: Store, run_id: str, judge: str | None = None, *, attempt_figures: bool = True
+) -> dict[str, Any]:
     """Every figure of one run for one judge (the run's first judge by default).
 
     When the store holds a harm calibration of that judge (``redline judges eval --save``), the
     most recent one corrects its attack success rates (see :mod:`redline.report.correction`).
+    With ``attempt_figures=False`` the two figures that read every stored transcript,
+    ``diversity`` and ``success_at_n``, are left out: for the outputs that do not show them
+    (the terminal table, JUnit, JSON Lines), a third to half of a large run's report time.
     """
     run = store.get_run(run_id)
     judges = json.loads(run["judges_json"])
@@ -40,8 +45,11 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     for row, n in counted:
         by_judge[row.judge].append((row, n))
     per_judge = {name: summarize_counted(pairs, name) for name, pairs in by_judge.items()}
-    unsafe_ids = store.verdict_ids(run_id, judge, ("unsafe",))["unsafe"]
-    diversity, success_at_n = _attempt_figures(store, run_id, unsafe_ids)
+    attempts: dict[str, Any] = {}
+    if attempt_figures:
+        unsafe_ids = store.verdict_ids(run_id, judge, ("unsafe",))["unsafe"]
+        diversity, success_at_n = _attempt_figures(store, run_id, unsafe_ids)
+        attempts = {"diversity": diversity, "success_at_n": success_at_n}
     calls = store.call_totals(run_id)
     summary = {
         "run_id": run_id,
@@ -62,8 +70,7 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
         },
         "error_rates": error_rates(per_judge[judge]),
         "error_causes": run_error_causes(store, run_id, judge),
-        "diversity": diversity,
-        "success_at_n": success_at_n,
+        **attempts,
         "calls": calls,
         "spend": spend_summary(calls, json.loads(run["config_json"])),
     }
