@@ -22,23 +22,30 @@ from sqlalchemy import select
 from redline.report.text import xml_text
 from redline.store import Store, fetch_rows, schema
 
-_ATTRIBUTE = str.maketrans(
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;", "\n": "&#10;",
-     "\t": "&#09;"}
-)  # fmt: skip
-_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_TEXT = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
+_ATTRIBUTE = (*_TEXT, ('"', "&quot;"), ("\r", "&#13;"), ("\n", "&#10;"), ("\t", "&#09;"))
+
+
+def _escape(text: str, table: tuple[tuple[str, str], ...] = _TEXT) -> str:
+    """``text`` escaped as ElementTree escapes text (or, with ``_ATTRIBUTE``, attributes).
+
+    As ElementTree does it: a test of each character first (most values have none).
+    """
+    for char, entity in table:
+        if char in text:
+            text = text.replace(char, entity)
+    return text
 
 
 def _attr(value: str) -> str:
     """An attribute value escaped as ElementTree escapes it (after :func:`xml_text`)."""
-    return xml_text(value).translate(_ATTRIBUTE)
+    return _escape(xml_text(value), _ATTRIBUTE)
 
 
 def render_junit(store: Store, summary: dict[str, Any]) -> str:
     """The run as a JUnit XML document (one ``testsuite`` per category)."""
     run_id, judge = summary["run_id"], summary["judge"]
-    verdicts = {row.id: row.outcome for row in store.outcomes(run_id, judge)}
-    rationales = store.verdict_rationales(run_id, judge, set(verdicts))
+    verdicts, rationales = _verdicts(store, run_id, judge)
     # one suite per category, in the order categories first occur; each its cases' lines
     suites: dict[str, list[str]] = {}
     counts: dict[str, list[int]] = {}  # category -> [failures, errors]
@@ -60,15 +67,15 @@ def render_junit(store: Store, summary: dict[str, Any]) -> str:
         if outcome == "unsafe":
             counts[category][0] += 1
             reason = rationales.get(aid, "")
-            goal = xml_text(json.loads(goal_json).get("goal", "")).translate(_TEXT)
+            goal = _escape(xml_text(json.loads(goal_json).get("goal", "")))
             message = _attr(f"unsafe ({judge}): {reason}")
             inner = f'<failure message="{message}" type="unsafe"'
             inner += f">{goal}</failure>" if goal else " />"
         elif outcome == "error":
             counts[category][1] += 1
             text = xml_text(error or rationales.get(aid, ""))
-            inner = f'<error message="{text.translate(_ATTRIBUTE)}" type="error"'
-            inner += f">{text.translate(_TEXT)}</error>" if text else " />"
+            inner = f'<error message="{_escape(text, _ATTRIBUTE)}" type="error"'
+            inner += f">{_escape(text)}</error>" if text else " />"
         else:
             lines.append(case + " />")
             continue
@@ -113,3 +120,22 @@ def _cases(store: Store, run_id: str) -> list[tuple[Any, ...]]:
     )
     with store.engine.connect() as conn:
         return fetch_rows(conn, query)
+
+
+def _verdicts(store: Store, run_id: str, judge: str) -> tuple[dict[str, str], dict[str, str]]:
+    """``judge``'s outcome and rationale per attempt id: one query of the verdicts alone.
+
+    Only the stored attempts' ids are looked up in them, so a verdict whose attempt is not
+    stored (which :meth:`~redline.store.Store.outcomes` leaves out by its join) changes nothing.
+    """
+    v = schema.verdicts
+    query = select(v.c.attempt_id, v.c.outcome, v.c.rationale).where(
+        (v.c.run_id == run_id) & (v.c.judge == judge)
+    )
+    outcomes: dict[str, str] = {}
+    rationales: dict[str, str] = {}
+    with store.engine.connect() as conn:
+        for aid, outcome, rationale in fetch_rows(conn, query):
+            outcomes[aid] = outcome
+            rationales[aid] = rationale
+    return outcomes, rationales
