@@ -17,6 +17,17 @@ from redline.report.text import redacted
 from redline.store import Store, fetch_rows, schema
 from redline.store.records import StoredAttempt
 
+_ATTEMPT_COLUMNS = (
+    "run_id", "id", "idx", "behavior_id", "category", "benign", "attack", "repeat", "seed",
+    "transcript_json", "error", "target_calls", "started_at", "ended_at",
+)  # fmt: skip
+"""The columns of :class:`~redline.store.records.StoredAttempt`, in its fields' order."""
+_CALL_COLUMNS = (
+    "attempt_id", "seq", "role", "ok", "status", "error", "prompt_tokens", "completion_tokens",
+    "latency_s", "started_at",
+)  # fmt: skip
+"""A call's attempt id, then the fields of its record in the line, in their order."""
+
 
 def stream_rows(conn: Connection, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
     """:func:`~redline.store.fetch_rows` as a stream, read from the cursor as it is iterated.
@@ -85,18 +96,7 @@ def attempt_records(
                 }
             )
         query = (
-            select(
-                c.c.attempt_id,
-                c.c.seq,
-                c.c.role,
-                c.c.ok,
-                c.c.status,
-                c.c.error,
-                c.c.prompt_tokens,
-                c.c.completion_tokens,
-                c.c.latency_s,
-                c.c.started_at,
-            )
+            select(*(c.c[name] for name in _CALL_COLUMNS))
             .where(c.c.run_id == run_id)
             .order_by(c.c.attempt_id, c.c.seq)
         )
@@ -118,22 +118,7 @@ def attempt_records(
             )
         # the attempts as Store.iter_attempts gives them, from the driver's rows
         query = (
-            select(
-                a.c.run_id,
-                a.c.id,
-                a.c.idx,
-                a.c.behavior_id,
-                a.c.category,
-                a.c.benign,
-                a.c.attack,
-                a.c.repeat,
-                a.c.seed,
-                a.c.transcript_json,
-                a.c.error,
-                a.c.target_calls,
-                a.c.started_at,
-                a.c.ended_at,
-            )
+            select(*(a.c[name] for name in _ATTEMPT_COLUMNS))
             .where(a.c.run_id == run_id)
             .order_by(a.c.idx)
         )
