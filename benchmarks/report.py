@@ -10,14 +10,18 @@ flat as the size grows), and as a ratio to the baseline timed in the same run: r
 ``attempts`` row (transcripts decoded) with plain ``sqlite3``. The issue's goal: a
 100,000-attempt report in under 5 s, time linear in attempts.
 
+With ``--sha256``, the SHA-256 of each output is printed too (on stderr), so that a change
+meant to be faster only can be checked to write the same bytes: run it before and after.
+
 Usage: python benchmarks/report.py [--sizes 10000,30000,100000] [--repeat 1] [--db DIR]
-       [--json] [--profile FORMAT]
+       [--json] [--profile FORMAT] [--sha256]
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import json
 import pstats
 import sqlite3
@@ -81,7 +85,9 @@ def store_for(size: int, folder: Path) -> Path:
     return db
 
 
-def measure(sizes: list[int], folder: Path, repeat: int, profile: str | None) -> list[dict]:
+def measure(
+    sizes: list[int], folder: Path, repeat: int, profile: str | None, sha256: bool = False
+) -> list[dict]:
     """One row per size: the baseline and each command, best of ``repeat``."""
     results = []
     for size in sizes:
@@ -95,6 +101,9 @@ def measure(sizes: list[int], folder: Path, repeat: int, profile: str | None) ->
             row[name] = min(timed(db, name, out) for _ in range(repeat))
             if profile == name:
                 timed(db, name, out, profile=True)
+            if sha256 and name != "runs":
+                digest = hashlib.sha256(out.read_bytes()).hexdigest()
+                print(f"{size} {name} sha256 {digest}", file=sys.stderr)
         results.append(row)
     return results
 
@@ -123,12 +132,13 @@ def main() -> None:
     parser.add_argument("--db", help="a folder to keep (and reuse) the stores in")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--profile", choices=(*FORMATS, "runs"), help="cProfile one command")
+    parser.add_argument("--sha256", action="store_true", help="print each output's SHA-256")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.db) if args.db else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        results = measure(sizes, folder, args.repeat, args.profile)
+        results = measure(sizes, folder, args.repeat, args.profile, args.sha256)
     print(json.dumps(results, indent=2) if args.json else table(results))
 
 

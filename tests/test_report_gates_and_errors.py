@@ -342,6 +342,75 @@ def test_junit_is_valid_xml_and_the_terminal_clean_whatever_the_data(tmp_path: P
     assert "\\x00" in root.find(".//failure").get("message")
 
 
+def _junit_with_elementtree(store: Store, summary: dict) -> str:
+    """The JUnit document as ElementTree built it before it was written as text."""
+    run_id, judge = summary["run_id"], summary["judge"]
+    verdicts = {row.id: row.outcome for row in store.outcomes(run_id, judge)}
+    rationales = store.verdict_rationales(run_id, judge, set(verdicts))
+    suites: dict[str, ET.Element] = {}
+    root = ET.Element("testsuites", name=xml_text(f"redline run {run_id}"))
+    for attempt in store.iter_attempts(run_id):
+        if attempt.benign:
+            continue
+        suite = suites.get(attempt.category)
+        if suite is None:
+            suite = suites[attempt.category] = ET.SubElement(
+                root, "testsuite", name=xml_text(attempt.category)
+            )
+        name = f"{attempt.behavior_id} · {attempt.attack}"
+        if attempt.repeat:
+            name += f" · repeat {attempt.repeat}"
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=xml_text(f"redline.{attempt.category}"),
+            name=xml_text(name),
+            time=f"{attempt.ended_at - attempt.started_at:.3f}",
+        )
+        outcome = verdicts.get(attempt.id, "error")
+        reason = rationales.get(attempt.id, "")
+        if outcome == "unsafe":
+            failure = ET.SubElement(
+                case, "failure", message=xml_text(f"unsafe ({judge}): {reason}"), type="unsafe"
+            )
+            failure.text = xml_text(attempt.transcript.get("goal", ""))
+        elif outcome == "error":
+            message = xml_text(attempt.error or reason)
+            error = ET.SubElement(case, "error", message=message, type="error")
+            error.text = message
+    for suite in suites.values():
+        cases = suite.findall("testcase")
+        suite.set("tests", str(len(cases)))
+        suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
+        suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+def test_junit_text_is_what_elementtree_wrote(tmp_path: Path, db: Path):
+    from redline.report.junit import render_junit
+
+    odd = "q\"uo'te & <tag> a\tb\nc\rd \x1b[1m \ud800 é"
+    attempts = [
+        (Behavior("b1", f"goal {odd}", f"cat {odd}"), "unsafe", None, f"why {odd}", "p", "r"),
+        (Behavior("b2", "", "cat2"), "unsafe", None, "", "p", "r"),  # empty goal
+        (Behavior("b3", "g", "cat2"), "error", f"HTTP 500 {odd}", "", "p", None),
+        (Behavior("b4", "g", "cat2"), "error", "", "", "p", None),  # no message at all
+        (Behavior(f"b5 {odd}", "g", f"cat {odd}"), "safe", None, "ok", "p", "no"),
+        (Behavior("b6", "g", "cat3", benign=True), "complied", None, "", "p", "yes"),
+    ]
+    store_run(db, "run-j", attempts)
+    store = Store(db)
+    summary = run_summary(store, "run-j", attempt_figures=False)
+    assert render_junit(store, summary) == _junit_with_elementtree(store, summary)
+    store_run(
+        db, "run-none", [(Behavior("b", "g", "c", benign=True), "complied", None, "", "p", "y")]
+    )
+    summary = run_summary(store, "run-none", attempt_figures=False)
+    assert render_junit(store, summary) == _junit_with_elementtree(store, summary)
+    store.close()
+
+
 def test_terminal_output_never_carries_control_sequences(tmp_path: Path, db: Path):
     rows = [
         {"id": "h1", "behavior": "goal one", "category": HOSTILE_NAME},

@@ -115,3 +115,12 @@ def test_runs_asr_same_as_tallying_every_verdict(bench_store):
     asr = _run_asr(store, row)
     assert asr["asr"] == tally.as_dict()["asr"]
     assert (asr["unsafe"], asr["judged"], asr["error"]) == (tally.unsafe, tally.judged, tally.error)
+
+
+def test_summary_without_attempt_figures_is_the_same_less_those(bench_store):
+    store, run_id = bench_store
+    full = run_summary(store, run_id)
+    lite = run_summary(store, run_id, attempt_figures=False)
+    assert "diversity" in full and "success_at_n" in full
+    assert lite == {k: v for k, v in full.items() if k not in ("diversity", "success_at_n")}
+    assert list(lite) == [k for k in full if k not in ("diversity", "success_at_n")]

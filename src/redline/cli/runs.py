@@ -254,7 +254,9 @@ def report(
     gates = parse_gates(fail_on_asr)
     parse_max_error_rate(max_error_rate)
     store = Store(db)
-    summary = run_summary(store, resolve_run_id(store, run_id), judge)
+    # diversity and success against N read every transcript; only json and html show them
+    shown = fmt in ("json", "html")
+    summary = run_summary(store, resolve_run_id(store, run_id), judge, attempt_figures=shown)
     if fmt == "json":
         _write(json.dumps(summary, indent=2), output)
     elif fmt == "jsonl":

@@ -315,7 +315,7 @@ def scan(
         stats = asyncio.run(execute_run(store, prepared, on_result=on_result, on_gate=on_gate))
 
     out = summary_console()
-    summary = run_summary(store, prepared.run_id)
+    summary = run_summary(store, prepared.run_id, attempt_figures=False)  # the table's
     print_summary(summary, out)
     if stats.truncated_replies:
         out.print(

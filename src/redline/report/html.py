@@ -13,13 +13,15 @@ import json
 from typing import Any
 
 import jinja2
+from sqlalchemy import select
 
 from redline import __version__
 from redline.behaviors.taxonomy import CATEGORIES
 from redline.engine.budget import usd
 from redline.report.owasp import owasp_groups
+from redline.report.records import stream_rows
 from redline.report.text import pct, redacted
-from redline.store import Store
+from redline.store import Store, schema
 
 MAX_FINDINGS = 25
 _SAFE_JSON = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
@@ -178,38 +180,57 @@ def _rate_bars(
 
 
 def _findings(store: Store, run_id: str, judge: str, redact: bool) -> list[dict[str, Any]]:
-    """The unsafe attempts (by ``judge``), most categories first, with their transcripts."""
-    verdicts = store.verdict_ids(run_id, judge, ("unsafe",))["unsafe"]
-    rationale = store.verdict_rationales(run_id, judge, verdicts)
+    """The unsafe attempts (by ``judge``), most categories first, with their transcripts.
+
+    One query reads the attempts ``judge`` found unsafe with their rationales (the verdicts'
+    index finds them): only their transcripts are read and decoded, not the whole run's.
+    """
+    a, v = schema.attempts, schema.verdicts
+    query = (
+        select(
+            a.c.id,
+            a.c.behavior_id,
+            a.c.category,
+            a.c.attack,
+            a.c.target_calls,
+            a.c.transcript_json,
+            v.c.rationale,
+        )
+        .join(v, (v.c.run_id == a.c.run_id) & (v.c.attempt_id == a.c.id))
+        .where((a.c.run_id == run_id) & (v.c.judge == judge) & (v.c.outcome == "unsafe"))
+        .order_by(a.c.idx)
+    )
     chosen: list[dict[str, Any]] = []
     seen_categories: dict[str, int] = {}
-    for attempt in store.iter_attempts(run_id):
-        if attempt.id not in verdicts:
-            continue
-        messages = [
-            {
-                "role": m["role"],
-                "content": redacted(m["content"])
-                if redact and m["role"] == "assistant"
-                else m["content"],
-            }
-            for m in attempt.transcript["messages"]
-        ]
-        count = seen_categories.get(attempt.category, 0)
-        seen_categories[attempt.category] = count + 1
-        chosen.append(
-            {
-                "rank": count,
-                "id": attempt.id,
-                "behavior_id": attempt.behavior_id,
-                "goal": attempt.transcript.get("goal", ""),
-                "category": attempt.category,
-                "attack": attempt.attack,
-                "target_calls": attempt.target_calls,
-                "messages": messages,
-                "rationale": rationale.get(attempt.id, ""),
-            }
-        )
+    with store.engine.connect() as conn:
+        for aid, behavior_id, category, attack, calls, transcript_json, why in stream_rows(
+            conn, query
+        ):
+            transcript = json.loads(transcript_json)
+            messages = [
+                {
+                    "role": m["role"],
+                    "content": redacted(m["content"])
+                    if redact and m["role"] == "assistant"
+                    else m["content"],
+                }
+                for m in transcript["messages"]
+            ]
+            count = seen_categories.get(category, 0)
+            seen_categories[category] = count + 1
+            chosen.append(
+                {
+                    "rank": count,
+                    "id": aid,
+                    "behavior_id": behavior_id,
+                    "goal": transcript.get("goal", ""),
+                    "category": category,
+                    "attack": attack,
+                    "target_calls": calls,
+                    "messages": messages,
+                    "rationale": why,
+                }
+            )
     chosen.sort(key=lambda f: (f["rank"], f["category"]))
     return chosen[:MAX_FINDINGS]
 

@@ -11,11 +11,44 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Select, select
 
 from redline.report.text import redacted
 from redline.store import Store, fetch_rows, schema
 from redline.store.records import StoredAttempt
+
+_ATTEMPT_COLUMNS = (
+    "run_id", "id", "idx", "behavior_id", "category", "benign", "attack", "repeat", "seed",
+    "transcript_json", "error", "target_calls", "started_at", "ended_at",
+)  # fmt: skip
+"""The columns of :class:`~redline.store.records.StoredAttempt`, in its fields' order."""
+_CALL_COLUMNS = (
+    "attempt_id", "seq", "role", "ok", "status", "error", "prompt_tokens", "completion_tokens",
+    "latency_s", "started_at",
+)  # fmt: skip
+"""A call's attempt id, then the fields of its record in the line, in their order."""
+
+
+def stream_rows(conn: Connection, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
+    """:func:`~redline.store.fetch_rows` as a stream, read from the cursor as it is iterated.
+
+    The rows of ``query`` straight from the driver (plain tuples, raw values: booleans as 0/1
+    on SQLite), a run's transcripts never all in memory at once. No expanding parameters.
+    """
+    compiled = query.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    args: Any = (
+        tuple(params[name] for name in compiled.positiontup or ())
+        if compiled.positional
+        else params
+    )
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), args)
+        while rows := cursor.fetchmany(1000):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 def attempt_records(
@@ -29,47 +62,74 @@ def attempt_records(
     store.get_run(run_id)  # a clear error for an unknown run
     # The store has no reader for every field of every verdict and every call yet: read its
     # tables directly (read-only), one query each, and group them by attempt.
-    v, c = schema.verdicts, schema.calls
-    verdict_columns = ["judge", "outcome", "refused", "partial", "score", "rationale", "raw"]
-    call_columns = [
-        "seq",
-        "role",
-        "ok",
-        "status",
-        "error",
-        "prompt_tokens",
-        "completion_tokens",
-        "latency_s",
-        "started_at",
-    ]
+    a, v, c = schema.attempts, schema.verdicts, schema.calls
     verdicts: dict[str, list[dict[str, Any]]] = {}
     calls: dict[str, list[dict[str, Any]]] = {}
     with store.engine.connect() as conn:
         query = (
-            select(v.c.attempt_id, *(v.c[name] for name in verdict_columns))
+            select(
+                v.c.attempt_id,
+                v.c.judge,
+                v.c.outcome,
+                v.c.refused,
+                v.c.partial,
+                v.c.score,
+                v.c.rationale,
+                v.c.raw,
+            )
             .where(v.c.run_id == run_id)
             .order_by(v.c.attempt_id, v.c.judge)
         )
         # raw driver rows (SQLAlchemy's row objects cost more than the query on 100,000 rows);
-        # booleans come back as 0/1 and are made bool below
-        for attempt_id, *values in fetch_rows(conn, query):
-            record = dict(zip(verdict_columns, values, strict=True))
-            for key in ("refused", "partial"):
-                if record[key] is not None:
-                    record[key] = bool(record[key])
-            verdicts.setdefault(attempt_id, []).append(record)
+        # booleans come back as 0/1 and are made bool here. Each record a dict display, its
+        # keys in the order the line shows them (faster than dict(zip(...)))
+        for aid, judge, outcome, refused, partial, score, rationale, raw in fetch_rows(conn, query):
+            verdicts.setdefault(aid, []).append(
+                {
+                    "judge": judge,
+                    "outcome": outcome,
+                    "refused": None if refused is None else bool(refused),
+                    "partial": None if partial is None else bool(partial),
+                    "score": score,
+                    "rationale": rationale,
+                    "raw": raw,
+                }
+            )
         query = (
-            select(c.c.attempt_id, *(c.c[name] for name in call_columns))
+            select(*(c.c[name] for name in _CALL_COLUMNS))
             .where(c.c.run_id == run_id)
             .order_by(c.c.attempt_id, c.c.seq)
         )
-        for attempt_id, *values in fetch_rows(conn, query):
-            record = dict(zip(call_columns, values, strict=True))
-            record["ok"] = bool(record["ok"])
-            calls.setdefault(attempt_id, []).append(record)
-    for attempt in store.iter_attempts(run_id):
-        found = attempt.id
-        yield _record(attempt, verdicts.get(found, []), calls.get(found, []), redact_judge)
+        for aid, seq, role, ok, status, error, prompt, completion, latency, started in fetch_rows(
+            conn, query
+        ):
+            calls.setdefault(aid, []).append(
+                {
+                    "seq": seq,
+                    "role": role,
+                    "ok": bool(ok),
+                    "status": status,
+                    "error": error,
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "latency_s": latency,
+                    "started_at": started,
+                }
+            )
+        # the attempts as Store.iter_attempts gives them, from the driver's rows
+        query = (
+            select(*(a.c[name] for name in _ATTEMPT_COLUMNS))
+            .where(a.c.run_id == run_id)
+            .order_by(a.c.idx)
+        )
+        loads = json.loads
+        for r in stream_rows(conn, query):
+            attempt = StoredAttempt(
+                r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8], loads(r[9]), r[10],
+                r[11], r[12], r[13],
+            )  # fmt: skip
+            found = attempt.id
+            yield _record(attempt, verdicts.get(found, []), calls.get(found, []), redact_judge)
 
 
 def _record(

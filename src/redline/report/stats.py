@@ -55,15 +55,22 @@ def distinct_ns(token_lists: Sequence[Sequence[str]], ns: Sequence[int]) -> dict
     """:func:`distinct_n` for each ``n`` in ``ns``, of texts already split by :func:`tokens`.
 
     One set of the distinct ``n``-grams per ``n`` and a count of all of them: no counts kept.
+    Unigrams go into their set as the words themselves, not as 1-tuples (the same count).
     """
     figures = {}
     for n in ns:
-        seen: set[tuple[str, ...]] = set()
+        seen: set[object] = set()
+        add = seen.update
         total = 0
-        for words in token_lists:
-            if len(words) >= n:
-                total += len(words) - n + 1
-                seen.update(zip(*(words[i:] for i in range(n)), strict=False))
+        if n == 1:
+            for words in token_lists:
+                total += len(words)
+                add(words)
+        else:
+            for words in token_lists:
+                if len(words) >= n:
+                    total += len(words) - n + 1
+                    add(zip(*(words[i:] for i in range(n)), strict=False))
         figures[n] = len(seen) / total if total else 0.0
     return figures
 
@@ -116,8 +123,8 @@ def self_bleu(
     (:func:`fixed_sample`), so the cost is bounded and the figure deterministic. Over the texts
     used the result is exactly :func:`bleu` of each against the rest, computed in time linear
     in their length: the clipping count of an n-gram against "all the others" is the largest
-    count in any other text, which is the largest overall unless this text holds it, and then
-    the second largest.
+    count in any other text, found for every text at once with set operations
+    (:func:`_matches_against_rest`).
     """
     sample = [tokens(t) for t in fixed_sample(texts, limit, seed)]
     return self_bleu_of_tokens(sample, max_n, limit, seed)
@@ -133,49 +140,58 @@ def self_bleu_of_tokens(
     sample = fixed_sample(token_lists, limit, seed)
     if len(sample) < 2:
         return None
-    grams = [[ngrams(words, n) for n in range(1, max_n + 1)] for words in sample]
-    # per n-gram: (largest count, index of a text with it, second largest count)
-    tops: list[dict[tuple[str, ...], list[int]]] = [{} for _ in range(max_n)]
-    for index, per_n in enumerate(grams):
-        for top, counts in zip(tops, per_n, strict=True):
-            for gram, count in counts.items():
-                entry = top.get(gram)
-                if entry is None:
-                    top[gram] = [count, index, 0]
-                elif count > entry[0]:
-                    entry[2], entry[0], entry[1] = entry[0], count, index
-                elif count > entry[2]:
-                    entry[2] = count
+    matches = _matches_against_rest(sample, max_n)
     lengths = Counter(len(words) for words in sample)
     ordered = sorted(lengths)
     scores = []
-    for index, (words, per_n) in enumerate(zip(sample, grams, strict=True)):
-        scores.append(_bleu_against_rest(index, len(words), per_n, tops, lengths, ordered, max_n))
+    for words, found in zip(sample, matches, strict=True):
+        scores.append(_bleu_against_rest(len(words), found, lengths, ordered, max_n))
     return sum(scores) / len(scores)
 
 
+def _matches_against_rest(sample: Sequence[Sequence[str]], max_n: int) -> list[list[int]]:
+    """Per text, per ``n`` (1 .. ``max_n``): its ``n``-grams clipped against all the others.
+
+    That is the sum over its ``n``-grams of min(its count, the largest count in any other
+    text). Each text's ``n``-grams become "occurrence keys", the ``k``-th occurrence of a gram
+    its own key (the gram itself for the first, ``(gram, k)`` after it): an occurrence key is
+    matched exactly when another text holds the same key, so the clipped count is the number
+    of the text's keys that at least two texts hold. Set operations in C, on the whole sample.
+    """
+    matches = [[0] * max_n for _ in sample]
+    for n in range(1, max_n + 1):
+        keys_of: list[set[object]] = []
+        holders: Counter[object] = Counter()
+        for words in sample:
+            grams: Sequence[object] = (
+                words if n == 1 else list(zip(*(words[i:] for i in range(n)), strict=False))
+            )
+            keys: set[object] = set(grams)
+            if len(keys) != len(grams):  # a gram occurs more than once
+                repeated = Counter(grams)
+                keys.update(
+                    (gram, k) for gram, c in repeated.items() if c > 1 for k in range(2, c + 1)
+                )
+            keys_of.append(keys)
+            holders.update(keys)
+        shared = {key for key, count in holders.items() if count > 1}
+        for found, keys in zip(matches, keys_of, strict=True):
+            found[n - 1] = len(shared.intersection(keys))
+    return matches
+
+
 def _bleu_against_rest(
-    index: int,
-    length: int,
-    per_n: list[Counter[tuple[str, ...]]],
-    tops: list[dict[tuple[str, ...], list[int]]],
-    lengths: Counter[int],
-    ordered: list[int],
-    max_n: int,
+    length: int, matches: list[int], lengths: Counter[int], ordered: list[int], max_n: int
 ) -> float:
-    """:func:`bleu` of text ``index`` against every other text, from the shared counts."""
+    """:func:`bleu` of a text of ``length`` words against every other text, from its matches."""
     if not length:
         return 0.0
     log_sum = 0.0
-    for counts, top in zip(per_n, tops, strict=True):
-        total = sum(counts.values())
-        if total == 0:
+    for n in range(1, max_n + 1):
+        total = length - n + 1
+        if total <= 0:
             return 0.0
-        matches = 0
-        for gram, count in counts.items():
-            best, holder, second = top[gram]
-            matches += min(count, second if holder == index else best)
-        log_sum += math.log((matches or 0.1) / total)
+        log_sum += math.log((matches[n - 1] or 0.1) / total)
     closest = _closest_other_length(length, lengths, ordered)
     penalty = 1.0 if length > closest else math.exp(1 - closest / length)
     return penalty * math.exp(log_sum / max_n)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import select
+
 from redline.config import match_judge_label
 from redline.engine.budget import spend_summary
 from redline.errors import StoreError
 from redline.report.correction import apply_correction
 from redline.report.errors import run_error_causes
 from redline.report.metrics import summarize_counted
+from redline.report.records import stream_rows
 from redline.report.stats import (
     SELF_BLEU_SAMPLE,
     SELF_BLEU_SEED,
@@ -18,15 +21,20 @@ from redline.report.stats import (
     self_bleu_of_tokens,
     tokens,
 )
-from redline.store import Store
+from redline.store import Store, schema
 from redline.store.records import OutcomeRow
 
 
-def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str, Any]:
+def run_summary(
+    store: Store, run_id: str, judge: str | None = None, *, attempt_figures: bool = True
+) -> dict[str, Any]:
     """Every figure of one run for one judge (the run's first judge by default).
 
     When the store holds a harm calibration of that judge (``redline judges eval --save``), the
     most recent one corrects its attack success rates (see :mod:`redline.report.correction`).
+    With ``attempt_figures=False`` the two figures that read every stored transcript,
+    ``diversity`` and ``success_at_n``, are left out: for the outputs that do not show them
+    (the terminal table, JUnit, JSON Lines), a third to half of a large run's report time.
     """
     run = store.get_run(run_id)
     judges = json.loads(run["judges_json"])
@@ -40,8 +48,11 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
     for row, n in counted:
         by_judge[row.judge].append((row, n))
     per_judge = {name: summarize_counted(pairs, name) for name, pairs in by_judge.items()}
-    unsafe_ids = store.verdict_ids(run_id, judge, ("unsafe",))["unsafe"]
-    diversity, success_at_n = _attempt_figures(store, run_id, unsafe_ids)
+    attempts: dict[str, Any] = {}
+    if attempt_figures:
+        unsafe_ids = store.verdict_ids(run_id, judge, ("unsafe",))["unsafe"]
+        diversity, success_at_n = _attempt_figures(store, run_id, unsafe_ids)
+        attempts = {"diversity": diversity, "success_at_n": success_at_n}
     calls = store.call_totals(run_id)
     summary = {
         "run_id": run_id,
@@ -62,8 +73,7 @@ def run_summary(store: Store, run_id: str, judge: str | None = None) -> dict[str
         },
         "error_rates": error_rates(per_judge[judge]),
         "error_causes": run_error_causes(store, run_id, judge),
-        "diversity": diversity,
-        "success_at_n": success_at_n,
+        **attempts,
         "calls": calls,
         "spend": spend_summary(calls, json.loads(run["config_json"])),
     }
@@ -91,14 +101,13 @@ def error_rates(figures: dict[str, Any]) -> dict[str, Any]:
     return rates
 
 
-def _prompt_diversity(prompts: list[str]) -> dict[str, Any]:
-    """Self-BLEU (on a fixed sample), distinct-1 and distinct-2 of ``prompts``, split once."""
-    split = [tokens(prompt) for prompt in prompts]
-    distinct = distinct_ns(split, (1, 2)) if prompts else {1: None, 2: None}
+def _prompt_diversity(split: list[list[str]]) -> dict[str, Any]:
+    """Self-BLEU (on a fixed sample), distinct-1 and distinct-2 of prompts split by ``tokens``."""
+    distinct = distinct_ns(split, (1, 2)) if split else {1: None, 2: None}
     return {
-        "prompts": len(prompts),
+        "prompts": len(split),
         "self_bleu": self_bleu_of_tokens(split),
-        "self_bleu_of": min(len(prompts), SELF_BLEU_SAMPLE) if len(prompts) > 1 else 0,
+        "self_bleu_of": min(len(split), SELF_BLEU_SAMPLE) if len(split) > 1 else 0,
         "distinct_1": distinct[1],
         "distinct_2": distinct[2],
     }
@@ -128,23 +137,37 @@ def _attempt_figures(
     Self-BLEU reads at most :data:`~redline.report.stats.SELF_BLEU_SAMPLE` prompts per set, a
     sample drawn with a fixed seed when there are more, so this is linear in the attempts.
     """
-    successful: list[str] = []
-    by_attack: dict[str, list[str]] = {}
+    successful: list[list[str]] = []
+    by_attack: dict[str, list[list[str]]] = {}
     firsts: dict[str, list[int | None]] = {}
-    for attempt in store.iter_attempts(run_id):
-        transcript = attempt.transcript
-        prompt = next(
-            (m["content"] for m in reversed(transcript["messages"]) if m["role"] == "user"),
-            "",
-        )
-        if attempt.id in unsafe_ids:
-            successful.append(prompt)
-        if attempt.benign:
-            continue
-        by_attack.setdefault(attempt.attack, []).append(prompt)
-        meta = transcript.get("meta") or {}
-        if "first_success_index" in meta and attempt.error is None:
-            firsts.setdefault(attempt.attack, []).append(meta["first_success_index"])
+    a = schema.attempts
+    query = (
+        select(a.c.id, a.c.benign, a.c.attack, a.c.error, a.c.transcript_json)
+        .where(a.c.run_id == run_id)
+        .order_by(a.c.idx)
+    )
+    loads = json.loads
+    with store.engine.connect() as conn:
+        # the driver's rows, only the columns read here (SQLAlchemy's row processing cost more
+        # than the query); each prompt split once, shared by the sets it is in
+        for aid, benign, attack, error, transcript_json in stream_rows(conn, query):
+            unsafe = aid in unsafe_ids
+            if benign and not unsafe:
+                continue
+            transcript = loads(transcript_json)
+            prompt = next(
+                (m["content"] for m in reversed(transcript["messages"]) if m["role"] == "user"),
+                "",
+            )
+            words = tokens(prompt)
+            if unsafe:
+                successful.append(words)
+            if benign:
+                continue
+            by_attack.setdefault(attack, []).append(words)
+            meta = transcript.get("meta") or {}
+            if "first_success_index" in meta and error is None:
+                firsts.setdefault(attack, []).append(meta["first_success_index"])
     overall = _prompt_diversity(successful)
     diversity = {
         "successful_prompts": overall.pop("prompts"),
