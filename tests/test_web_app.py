@@ -81,9 +81,12 @@ def test_runs_page_says_why_a_run_stopped_under_its_status(any_db: Path | str):
         reply = app.client().get("/")
     assert reply.status == 200
     assert (
-        '<div class="note status-detail">the run&#39;s budget of $1 is spent &lt;b&gt;</div>'
-        in reply.text
+        '<div class="note status-detail" title="the run&#39;s budget of $1 is spent &lt;b&gt;">'
+        "cost budget spent</div>" in reply.text
     )
+    store.set_status("r1", "failed", "<i>anything else</i>")
+    with live_app(WebSettings(db=str(any_db))) as app:
+        assert "&lt;i&gt;anything else&lt;/i&gt;</div>" in app.client().get("/").text
     store.set_status("r1", "completed")
     with live_app(WebSettings(db=str(any_db))) as app:
         assert "status-detail" not in app.client().get("/").text

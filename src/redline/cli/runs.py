@@ -117,13 +117,18 @@ def runs(as_json: bool, db: str | None) -> None:
 
 
 def _status_cell(row: dict):
-    """A run's status, and under it, muted, why (``status_detail``: the budget that stopped it)."""
+    """A run's status, and under it, muted, why (``status_detail``: the budget that stopped it).
+
+    Short (``call budget spent``): ``runs --json`` has the whole sentence.
+    """
+    from redline.engine.budget import status_note
     from redline.report.text import plain
 
     cell = plain(row["status"])
-    if row.get("status_detail"):
+    note = status_note(row["status"], row.get("status_detail"))
+    if note:
         cell.append("\n")
-        cell.append_text(plain(row["status_detail"], style="dim"))
+        cell.append_text(plain(note, style="dim"))
     return cell
 
 
