@@ -157,7 +157,9 @@ def build_store(path: Path, attempts: int, seed: int = 0) -> dict[str, Any]:
         idx += 1
     with sqlite3.connect(path) as conn:
         conn.execute(
-            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO runs (id, name, created_at, updated_at, status, config_json, "
+            "target_json, judges_json, seed, plan_size, redline_version) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (RUN_ID, "benchmark", now, now + attempts * 0.05, "completed", "{}",
              json.dumps({"type": "openai", "model": "bench-model"}), json.dumps(list(JUDGES)),
              0, attempts, "bench"),

@@ -120,7 +120,8 @@ def test_the_manifest_tells_where_the_findings_come_from(run, tmp_path: Path):
 def test_a_bundle_never_contains_the_secret(run, tmp_path: Path):
     db, run_id = run
     bundle = tmp_path / "run.zip"
-    assert run_cli("bundle", "export", run_id, "-o", str(bundle), "--db", str(db)).exit_code == 0
+    exported = run_cli("bundle", "export", run_id, "-o", str(bundle), "--db", str(db))
+    assert exported.exit_code == 0, exported.output
     with zipfile.ZipFile(bundle) as archive:
         for name in archive.namelist():
             assert SECRET.encode() not in archive.read(name), name
@@ -165,3 +166,38 @@ def test_a_tampered_bundle_is_refused_whole(run, tmp_path: Path):
     junk.write_text("not a zip")
     result = run_cli("bundle", "import", str(junk), "--db", str(other))
     assert result.exit_code == 2 and "cannot read the bundle" in result.output
+
+
+def test_a_bundle_carries_the_status_detail_and_an_older_one_without_it_imports(
+    run, tmp_path: Path, any_db: Path | str
+):
+    import hashlib
+
+    db, run_id = tmp_path / "a.db", run[1]
+    with sqlite3.connect(run[0]) as source, sqlite3.connect(db) as copy:
+        source.backup(copy)  # the run's store, WAL included, left as it is for the other tests
+    reason = "the budget of 4 target calls is spent"
+    Store(db).set_status(run_id, "budget_exhausted", reason)
+    bundle = tmp_path / "run.zip"
+    exported = run_cli("bundle", "export", run_id, "-o", str(bundle), "--db", str(db))
+    assert exported.exit_code == 0, exported.output
+    with zipfile.ZipFile(bundle) as archive:
+        assert json.loads(archive.read("run.json"))["status_detail"] == reason
+    import_bundle(Store(any_db), bundle)
+    assert db_rows(any_db, "select status, status_detail from runs") == [
+        ("budget_exhausted", reason)
+    ]
+    # a bundle written before runs had status_detail (its checksums made to match)
+    older = tmp_path / "older.zip"
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(older, "w") as dst:
+        run_row = json.loads(src.read("run.json"))
+        del run_row["status_detail"]
+        run_json = json.dumps(run_row, sort_keys=True, indent=1).encode()
+        manifest = json.loads(src.read("manifest.json"))
+        manifest["members"]["run.json"] = hashlib.sha256(run_json).hexdigest()
+        for name in src.namelist():
+            data = {"run.json": run_json, "manifest.json": json.dumps(manifest).encode()}
+            dst.writestr(name, data.get(name, src.read(name)))
+    third = tmp_path / "c.db"
+    assert run_cli("bundle", "import", str(older), "--db", str(third)).exit_code == 0
+    assert db_rows(third, "select status, status_detail from runs") == [("budget_exhausted", None)]

@@ -34,7 +34,7 @@ def test_the_head_read_from_file_names_is_alembic_s():
     from alembic.script import ScriptDirectory
 
     scripts = ScriptDirectory.from_config(migrations.alembic_config())
-    assert migrations.head() == scripts.get_current_head() == "0006"
+    assert migrations.head() == scripts.get_current_head() == "0007"
     numbers = [s.revision for s in scripts.walk_revisions()][::-1]
     assert numbers == [f"{n:04d}" for n in range(1, len(numbers) + 1)]  # one line, in order
 
@@ -61,12 +61,55 @@ def test_a_new_store_has_the_schema_of_the_code(any_db: Path | str):
     assert db_rows(any_db, "select count(*) from alembic_version") == [(1,)]
 
 
-def test_sqlite_tables_with_composite_keys_stay_without_rowid(tmp_path: Path):
+def test_sqlite_tables_with_composite_keys_stay_without_rowid_but_attempts(tmp_path: Path):
     Store(tmp_path / "s.db")
     created = dict(db_rows(tmp_path / "s.db", "select name, sql from sqlite_master"))
-    for table in ("attempts", "calls", "verdicts", "components"):
+    for table in ("calls", "verdicts", "components"):
         assert created[table].rstrip().endswith("WITHOUT ROWID"), created[table]
-    assert "WITHOUT ROWID" not in created["runs"]
+    for table in ("runs", "attempts"):  # attempts appended in insertion order (migration 7)
+        assert "WITHOUT ROWID" not in created[table]
+    assert "PRIMARY KEY (run_id, id)" in created["attempts"]
+
+
+ATTEMPT = (
+    "insert into attempts values ('r1', '{id}', {idx}, 'b', 'c', 0, 'direct', 0, 7, '[]', null, "
+    "1, 1.0, 2.0)"
+)
+
+
+def test_migration_7_rebuilds_attempts_as_a_rowid_table_with_its_rows_and_indexes(
+    tmp_path: Path,
+):
+    path = tmp_path / "s.db"
+    Store(path).engine.dispose()
+    with Store(path).engine.begin() as conn:  # back to 0006: attempts WITHOUT ROWID
+        command.downgrade(migrations.alembic_config(conn), "0006")
+    created = dict(db_rows(path, "select name, sql from sqlite_master where type = 'table'"))
+    assert created["attempts"].rstrip().endswith("WITHOUT ROWID")
+    assert "status_detail" not in created["runs"]
+    db_rows(
+        path,
+        "insert into runs values ('r1', 'old', 1.0, 2.0, 'completed', '{}', '{}', '[]', 7, 3, "
+        "'0.0.1')",
+    )
+    for idx, attempt_id in enumerate(["f00d", "0bad", "beef"]):
+        db_rows(path, ATTEMPT.format(id=attempt_id, idx=idx))
+    store = Store(path)
+    assert differences(store) == []
+    created = dict(db_rows(path, "select name, sql from sqlite_master where type = 'table'"))
+    assert "WITHOUT ROWID" not in created["attempts"]
+    assert "attempts_new" not in created
+    listed = "select name from sqlite_master where type = 'index' and tbl_name = 'attempts'"
+    indexes = {name for (name,) in db_rows(path, listed)}
+    assert {"ix_attempts_plan", "ix_attempts_facets"} <= indexes
+    assert store.done_attempt_ids("r1") == {"f00d", "0bad", "beef"}
+    in_rowid_order = db_rows(path, "select id from attempts order by rowid")
+    assert in_rowid_order == [("f00d",), ("0bad",), ("beef",)]  # copied in plan order
+    assert store.get_run("r1")["status_detail"] is None
+    with pytest.raises(Exception, match="UNIQUE"):  # the key still refuses a second copy
+        db_rows(path, ATTEMPT.format(id="beef", idx=9))
+    db_rows(path, ATTEMPT.format(id="beef", idx=9) + " on conflict (run_id, id) do nothing")
+    assert db_rows(path, "select count(*) from attempts") == [(3,)]
 
 
 def test_seeds_hold_64_bit_integers(any_db: Path | str):
@@ -97,7 +140,7 @@ def test_a_store_made_before_alembic_is_adopted(tmp_path: Path, version: int):
     # its record of the older migrations is left as it was
     assert db_rows(path, "select max(version) from schema_migrations") == [(version,)]
     created = dict(db_rows(path, "select name, sql from sqlite_master where type = 'table'"))
-    assert created["attempts"].rstrip().endswith("WITHOUT ROWID")
+    assert "WITHOUT ROWID" not in created["attempts"]  # rebuilt by migration 7
     assert created["components"].rstrip().endswith("WITHOUT ROWID")
 
 

@@ -133,12 +133,14 @@ def test_scan_on_ray_from_the_cli_with_a_split_budget_then_resume(
     assert slow_server.requests <= 5
     stored = db_rows(db, "select count(*) from attempts")[0][0]
     assert 0 < stored <= 5
-    run_id = db_rows(db, "select id from runs")[0][0]
+    run_id, detail = db_rows(db, "select id, status_detail from runs")[0]
+    assert detail == "the budget of 5 target calls is spent"
+    assert detail in stopped.output
     done = run_cli("scan", "--resume", run_id, "--db", str(db), "--no-progress", "--actors", "2",
                    "--max-target-calls", "100")  # fmt: skip
     assert done.exit_code == 0, done.output
     assert db_rows(db, "select count(*), count(distinct id) from attempts") == [(12, 12)]
-    assert db_rows(db, "select status from runs") == [("completed",)]
+    assert db_rows(db, "select status, status_detail from runs") == [("completed", None)]
 
 
 def test_every_actor_lost_fails_the_run_and_resume_finishes_it(

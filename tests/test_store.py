@@ -255,3 +255,90 @@ def test_literal_credential_headers_are_secrets_and_plain_headers_are_not():
     found = target_secrets(spec)
     assert {"Bearer sk-literal-123456", "sk-literal-123456", "literal-key-value"} <= found
     assert "application/json" not in found and "abc" not in found
+
+
+# runs.status_detail ---------------------------------------------------------------------------
+
+
+def test_a_run_stopped_by_its_budget_says_which_until_a_resume_completes_it(
+    server, tmp_path: Path, db: Path | str
+):
+    config = small_campaign(server.base_url, str(behaviors_file(tmp_path / "b.jsonl", rows(6))))
+    config["limits"].update(max_target_calls=2, concurrency=1)
+    result = scan(tmp_path, db, config, "--no-preflight")
+    assert result.exit_code == 5, result.output
+    reason = "the budget of 2 target calls is spent"
+    assert db_rows(db, "select status, status_detail from runs") == [("budget_exhausted", reason)]
+    (listed,) = json.loads(run_cli("runs", "--json", "--db", str(db)).output)
+    assert (listed["status"], listed["status_detail"]) == ("budget_exhausted", reason)
+    table = run_cli("runs", "--db", str(db)).output  # short, under the status (folded at 80)
+    assert "call budget spent" in " ".join(table.split())
+    run_id = listed["id"]
+    args = ("--db", str(db), "--no-progress", "--no-preflight", "--max-target-calls", "100")
+    assert run_cli("scan", "--resume", run_id, *args).exit_code == 0
+    assert db_rows(db, "select status, status_detail from runs") == [("completed", None)]
+    (listed,) = json.loads(run_cli("runs", "--json", "--db", str(db)).output)
+    assert listed["status_detail"] is None
+
+
+def test_set_status_stores_its_detail_sanitized_and_a_plain_status_clears_it(
+    db: Path | str,
+):
+    store = Store(db)
+    store.create_run(
+        {
+            "id": "r", "name": None, "status": "running", "config_json": "{}",
+            "target_json": "{}", "judges_json": "[]", "seed": 0, "plan_size": 0,
+            "redline_version": "test",
+        }
+    )  # fmt: skip
+    store.add_secrets(["sk-secret-value"])
+    store.set_status("r", "budget_exhausted", "spent \ud800 sk-secret-value")
+    detail = store.get_run("r")["status_detail"]
+    assert detail.startswith("spent \ufffd") and "sk-secret-value" not in detail
+    store.set_status("r", "running")
+    assert store.get_run("r")["status_detail"] is None
+
+
+def test_a_second_copy_of_a_stored_attempt_is_counted_as_a_duplicate_not_stored(
+    db: Path | str,
+):
+    from redline.model import (
+        AttemptResult,
+        Behavior,
+        CallRecord,
+        Message,
+        Outcome,
+        PlannedAttempt,
+        Transcript,
+        Verdict,
+    )
+
+    def result(attempt_id: str, index: int) -> AttemptResult:
+        behavior = Behavior(f"b{index}", "a goal", "c")
+        transcript = Transcript(
+            [Message("user", "a goal"), Message("assistant", "no")],
+            calls=[CallRecord("target", 0.0, 0.01, True, status=200)],
+        )
+        verdict = Verdict("refusal", Outcome("safe"), refused=True, rationale="refused")
+        planned = PlannedAttempt(attempt_id, index, behavior, "direct", 0, index)
+        return AttemptResult(planned, transcript, [verdict], 0.0, 0.01)
+
+    store = Store(db)
+    store.create_run(
+        {
+            "id": "r", "name": None, "status": "running", "config_json": "{}",
+            "target_json": "{}", "judges_json": "[]", "seed": 0, "plan_size": 3,
+            "redline_version": "test",
+        }
+    )  # fmt: skip
+    first = store.writer("r", judge_specs={})
+    first.put(result("9f00", 0))
+    first.close()
+    again = store.writer("r", judge_specs={})  # another writer of the same run (a team store)
+    for item in (result("9f00", 0), result("0a11", 1)):
+        again.put(item)
+    again.close()
+    assert (again.duplicates, again.refused) == (1, [])
+    assert db_rows(db, "select id from attempts order by idx") == [("9f00",), ("0a11",)]
+    assert db_rows(db, "select count(*) from verdicts") == [(2,)]

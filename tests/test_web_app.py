@@ -65,6 +65,33 @@ def test_runs_page_lists_the_run_with_its_figures(scanned: tuple[Path, str]):
     assert re.search(r"\d+\.\d% \[\d+–\d+\]", reply.text)
 
 
+def test_runs_page_says_why_a_run_stopped_under_its_status(any_db: Path | str):
+    from redline.store import Store
+
+    store = Store(any_db)
+    store.create_run(
+        {
+            "id": "r1", "name": None, "status": "running", "config_json": "{}",
+            "target_json": '{"type": "openai", "model": "m"}', "judges_json": "[]", "seed": 0,
+            "plan_size": 4, "redline_version": "test",
+        }
+    )  # fmt: skip
+    store.set_status("r1", "budget_exhausted", "the run's budget of $1 is spent <b>")
+    with live_app(WebSettings(db=str(any_db))) as app:
+        reply = app.client().get("/")
+    assert reply.status == 200
+    assert (
+        '<div class="note status-detail" title="the run&#39;s budget of $1 is spent &lt;b&gt;">'
+        "cost budget spent</div>" in reply.text
+    )
+    store.set_status("r1", "failed", "<i>anything else</i>")
+    with live_app(WebSettings(db=str(any_db))) as app:
+        assert "&lt;i&gt;anything else&lt;/i&gt;</div>" in app.client().get("/").text
+    store.set_status("r1", "completed")
+    with live_app(WebSettings(db=str(any_db))) as app:
+        assert "status-detail" not in app.client().get("/").text
+
+
 def test_empty_store_says_how_to_start(tmp_path: Path):
     with live_app(WebSettings(db=str(tmp_path / "empty.db"))) as app:
         reply = app.client().get("/")

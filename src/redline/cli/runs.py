@@ -76,7 +76,10 @@ def runs(as_json: bool, db: str | None) -> None:
     store = Store(db)
     rows = store.list_runs()
     if as_json:
-        fields = ("id", "name", "status", "created_at", "plan_size", "done", "redline_version")
+        fields = (
+            "id", "name", "status", "status_detail", "created_at", "plan_size", "done",
+            "redline_version",
+        )  # fmt: skip
         click.echo(
             json.dumps(
                 [{**{k: row[k] for k in fields}, **_run_asr(store, row)} for row in rows],
@@ -102,7 +105,7 @@ def runs(as_json: bool, db: str | None) -> None:
         asr = _run_asr(store, row)
         table.add_row(
             plain(row["id"]),
-            plain(row["status"]),
+            _status_cell(row),
             f"{row['done']}/{row['plan_size']}",
             "—" if asr["asr"] is None else f"{100 * asr['asr']:.1f}%",
             started,
@@ -111,6 +114,22 @@ def runs(as_json: bool, db: str | None) -> None:
             ),
         )
     Console().print(table)
+
+
+def _status_cell(row: dict):
+    """A run's status, and under it, muted, why (``status_detail``: the budget that stopped it).
+
+    Short (``call budget spent``): ``runs --json`` has the whole sentence.
+    """
+    from redline.engine.budget import status_note
+    from redline.report.text import plain
+
+    cell = plain(row["status"])
+    note = status_note(row["status"], row.get("status_detail"))
+    if note:
+        cell.append("\n")
+        cell.append_text(plain(note, style="dim"))
+    return cell
 
 
 fail_on_asr_option = click.option(

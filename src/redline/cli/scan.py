@@ -358,6 +358,7 @@ def _finish(
     ``where`` names the store as it may be shown (a URL's password hidden).
     """
     from redline.cli.runs import all_errors_message, every_attempt_failed, gate_code
+    from redline.engine.budget import budget_kind
     from redline.report.text import markup_safe
 
     if stop_reason == "interrupted":
@@ -369,7 +370,7 @@ def _finish(
     if stop_reason == "budget_exhausted":
         reason = budget_reason or "the budget of target calls is spent"
         out.print(
-            f"[yellow]Stopped at the {_budget_kind(reason)}:[/] {markup_safe(reason)}, with "
+            f"[yellow]Stopped at the {budget_kind(reason)}:[/] {markup_safe(reason)}, with "
             f"{summary['stored_attempts']} of "
             f"{summary['plan_size']} attempts stored. Continue with a larger budget: "
             + _resume_command(reason, run_id, db_flag)
@@ -385,16 +386,6 @@ def _finish(
         f"report.html{db_flag}[/] (or --format json)"
     )
     return gate_code(summary, gates, max_error_rate, out)
-
-
-def _budget_kind(reason: str) -> str:
-    """``call budget``, ``token budget``, ``judge's cost budget``...: which one ``reason`` is."""
-    role = next((r for r in ("attacker", "judge") if reason.startswith(f"the {r}'s")), None)
-    if "target calls" in reason:
-        kind = "call budget"
-    else:
-        kind = "cost budget" if "$" in reason else "token budget"
-    return f"{role}'s {kind}" if role else kind
 
 
 def _resume_command(reason: str, run_id: str, db_flag: str) -> str:

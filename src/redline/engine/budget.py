@@ -166,6 +166,27 @@ class Budget:
         return self.run_cap.reached(self.total(), "the run's")
 
 
+def budget_kind(reason: str) -> str:
+    """``call budget``, ``token budget``, ``judge's cost budget``...: which one ``reason`` is."""
+    role = next((r for r in ("attacker", "judge") if reason.startswith(f"the {r}'s")), None)
+    if "target calls" in reason:
+        kind = "call budget"
+    else:
+        kind = "cost budget" if "$" in reason else "token budget"
+    return f"{role}'s {kind}" if role else kind
+
+
+def status_note(status: str, detail: str | None) -> str | None:
+    """A run's ``status_detail`` as run lists show it, under its status.
+
+    Short for a budget's reason (:attr:`Budget.reason`): ``call budget spent``; any other
+    detail as stored.
+    """
+    if not detail:
+        return None
+    return f"{budget_kind(detail)} spent" if status == "budget_exhausted" else detail
+
+
 def total_spend(spends: Any) -> Spend:
     """The sum of ``spends`` (cost ``None`` when one of them is unknown)."""
     total = Spend()

@@ -352,8 +352,9 @@ async def execute_run(
             await gate.aclose()
             await models.aclose()
             await close_target(target)
+            detail = executor.stats.budget_reason if status == "budget_exhausted" else None
             with contextlib.suppress(StoreError):
-                store.set_status(prepared.run_id, status)
+                store.set_status(prepared.run_id, status, detail)
             if prepared.lock is not None:
                 prepared.lock.release()
             gc.unfreeze()

@@ -421,6 +421,10 @@ async def execute_on_ray(
             store.set_status(prepared.run_id, "running")
             stats = await executor.run(prepared.pending)
         status = stats.stop_reason
+        calls = limits.max_target_calls
+        if status == "budget_exhausted" and stats.budget_reason is None and calls is not None:
+            # the actors spent their shares of the call budget: the run's whole budget
+            stats.budget_reason = f"the budget of {calls:,} target calls is spent"
     finally:
         for signum in stop_signals:
             loop.remove_signal_handler(signum)
@@ -434,8 +438,9 @@ async def execute_on_ray(
             raise
         finally:
             await executor.aclose()
+            detail = executor.stats.budget_reason if status == "budget_exhausted" else None
             with contextlib.suppress(StoreError):
-                store.set_status(prepared.run_id, status)
+                store.set_status(prepared.run_id, status, detail)
             if prepared.lock is not None:
                 prepared.lock.release()
             gc.unfreeze()

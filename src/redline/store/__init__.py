@@ -296,14 +296,20 @@ class Store:
             if row["kind"] == "judge"
         }
 
-    def set_status(self, run_id: str, status: str) -> None:
-        """Record a run's status (running, completed, interrupted, budget_exhausted, failed)."""
+    def set_status(self, run_id: str, status: str, detail: str | None = None) -> None:
+        """Record a run's status (running, completed, interrupted, budget_exhausted, failed).
+
+        ``detail`` says why, in words (the budget that stopped the run); a status recorded
+        without one clears the last (``runs.status_detail``).
+        """
+        if detail is not None:
+            detail = self.sanitizer.text(detail)
         try:
             with self.engine.begin() as conn:
                 conn.execute(
                     update(schema.runs)
                     .where(schema.runs.c.id == run_id)
-                    .values(status=status, updated_at=time.time())
+                    .values(status=status, status_detail=detail, updated_at=time.time())
                 )
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot record the status of run {run_id}: {_reason(exc)}") from exc

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from redline.engine.budget import status_note
 from redline.errors import RedlineError
 from redline.report.diff import diff_runs
 from redline.store import Store
@@ -49,6 +50,7 @@ def run_list(request: Request) -> Response:
             {
                 "run": run,
                 "target": target_name(json.loads(run["target_json"])),
+                "status_note": status_note(run["status"], run.get("status_detail")),
                 "judge": judge,
                 "figures": figures,
             }
