@@ -13,7 +13,7 @@ import json
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from redline.engine.runner import Executor, NamedJudge, ResultCallback, RunStats
 from redline.errors import BudgetExhausted, ConfigError, StoreError
 from redline.judges import judge_label
 from redline.model import PlannedAttempt
-from redline.store import RunLock, Store
+from redline.store import RunLock, Store, Writer
 from redline.store.sanitize import REDACTED
 from redline.targets import build_target, close_target, describe_target
 from redline.targets._http import redact_headers
@@ -340,22 +340,45 @@ async def execute_run(
     finally:
         for signum in stop_signals:
             loop.remove_signal_handler(signum)
-        try:
-            writer.close()
-        except KeyboardInterrupt:  # a second Ctrl-C while the last attempts are written
-            status = "interrupted"
-            raise
-        except BaseException:
-            status = "failed"  # never `completed` with results missing
-            raise
-        finally:
+
+        async def release() -> None:
             await gate.aclose()
             await models.aclose()
             await close_target(target)
-            detail = executor.stats.budget_reason if status == "budget_exhausted" else None
-            with contextlib.suppress(StoreError):
-                store.set_status(prepared.run_id, status, detail)
-            if prepared.lock is not None:
-                prepared.lock.release()
-            gc.unfreeze()
+
+        await close_run(store, prepared, writer, executor.stats, status, release)
     return stats
+
+
+async def close_run(
+    store: Store,
+    prepared: PreparedRun,
+    writer: Writer,
+    stats: RunStats,
+    status: str,
+    release: Callable[[], Awaitable[None]],
+) -> None:
+    """End a run, whichever executor ran it and however it ended.
+
+    Writes the last attempts, then (whatever happened) awaits ``release`` (the targets,
+    gates or actors), stores the final status (``failed`` when the writer failed, never
+    ``completed`` with results missing; ``interrupted`` on a second Ctrl-C while writing) with
+    the budget's reason, releases the run's lock and lets the garbage collector look at what
+    ``gc.freeze()`` set aside at the start.
+    """
+    try:
+        writer.close()
+    except KeyboardInterrupt:  # a second Ctrl-C while the last attempts are written
+        status = "interrupted"
+        raise
+    except BaseException:
+        status = "failed"  # never `completed` with results missing
+        raise
+    finally:
+        await release()
+        detail = stats.budget_reason if status == "budget_exhausted" else None
+        with contextlib.suppress(StoreError):
+            store.set_status(prepared.run_id, status, detail)
+        if prepared.lock is not None:
+            prepared.lock.release()
+        gc.unfreeze()

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from redline.config import ExecutorConfig
-from redline.engine.campaign import PreparedRun
+from redline.engine.campaign import PreparedRun, close_run
 from redline.engine.gate import Budget
 from redline.engine.ledger import Ledger
 from redline.engine.ray_worker import AttemptWorker, share_limits
 from redline.engine.runner import ResultCallback, RunStats, judge_transcript
-from redline.errors import ConfigError, ExecutorError, MissingExtraError, StoreError
+from redline.errors import ConfigError, ExecutorError, MissingExtraError
 from redline.model import AttemptResult, PlannedAttempt, Transcript
 from redline.store import Store, Writer
 
@@ -428,20 +428,5 @@ async def execute_on_ray(
     finally:
         for signum in stop_signals:
             loop.remove_signal_handler(signum)
-        try:
-            writer.close()
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        except BaseException:
-            status = "failed"  # never `completed` with results missing
-            raise
-        finally:
-            await executor.aclose()
-            detail = executor.stats.budget_reason if status == "budget_exhausted" else None
-            with contextlib.suppress(StoreError):
-                store.set_status(prepared.run_id, status, detail)
-            if prepared.lock is not None:
-                prepared.lock.release()
-            gc.unfreeze()
+        await close_run(store, prepared, writer, executor.stats, status, executor.aclose)
     return stats
