@@ -11,10 +11,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import select
 
 from redline.report.text import redacted
-from redline.store import Store, fetch_rows, schema
+from redline.store import Store, fetch_rows, schema, stream_rows
 from redline.store.records import StoredAttempt
 
 _ATTEMPT_COLUMNS = (
@@ -27,28 +27,6 @@ _CALL_COLUMNS = (
     "latency_s", "started_at",
 )  # fmt: skip
 """A call's attempt id, then the fields of its record in the line, in their order."""
-
-
-def stream_rows(conn: Connection, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
-    """:func:`~redline.store.fetch_rows` as a stream, read from the cursor as it is iterated.
-
-    The rows of ``query`` straight from the driver (plain tuples, raw values: booleans as 0/1
-    on SQLite), a run's transcripts never all in memory at once. No expanding parameters.
-    """
-    compiled = query.compile(dialect=conn.dialect)
-    params = compiled.construct_params()
-    args: Any = (
-        tuple(params[name] for name in compiled.positiontup or ())
-        if compiled.positional
-        else params
-    )
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled), args)
-        while rows := cursor.fetchmany(1000):
-            yield from rows
-    finally:
-        cursor.close()
 
 
 def attempt_records(

@@ -13,7 +13,6 @@ from redline.errors import StoreError
 from redline.report.correction import apply_correction
 from redline.report.errors import run_error_causes
 from redline.report.metrics import summarize_counted
-from redline.report.records import stream_rows
 from redline.report.stats import (
     SELF_BLEU_SAMPLE,
     SELF_BLEU_SEED,
@@ -21,7 +20,7 @@ from redline.report.stats import (
     self_bleu_of_tokens,
     tokens,
 )
-from redline.store import Store, schema
+from redline.store import Store, schema, stream_rows
 from redline.store.records import OutcomeRow
 
 

@@ -172,6 +172,14 @@ def fetch_rows(conn: Connection, query: Select[Any]) -> list[Any]:
     booleans come back as the driver gives them (0/1 on SQLite). Not for queries with
     expanding parameters (``in_``).
     """
+    return list(stream_rows(conn, query))
+
+
+def stream_rows(conn: Connection, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
+    """:func:`fetch_rows` as a stream, read from the cursor as it is iterated.
+
+    A run's transcripts are never all in memory at once. No expanding parameters.
+    """
     compiled = query.compile(dialect=conn.dialect)
     params = compiled.construct_params()
     args: Any = (
@@ -182,7 +190,8 @@ def fetch_rows(conn: Connection, query: Select[Any]) -> list[Any]:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(str(compiled), args)
-        return list(cursor.fetchall())
+        while rows := cursor.fetchmany(1000):
+            yield from rows
     finally:
         cursor.close()
 
