@@ -286,3 +286,14 @@ def test_owasp_groups_sum_the_categories_mapped_to_each_entry():
     assert (leakage["unsafe"], leakage["judged"], leakage["error"]) == (3, 8, 1)
     assert leakage["asr"] == 3 / 8
     assert by_entry["LLM01:2025 Prompt Injection"]["asr"] == 1 / 4
+
+
+def test_tool_call_arguments_in_the_openai_wire_form_are_decoded_from_any_target():
+    # an http or python app reporting `"arguments": "{...}"` (JSON text) must be judged on them
+    call = ToolCall.from_dict({"name": "send_email", "arguments": '{"to": "x@evil.test"}'})
+    assert call.arguments == {"to": "x@evil.test"}
+    assert ToolCall.from_dict({"name": "read_file"}).arguments == {}
+    assert ToolCall.from_dict({"name": "f", "arguments": "not json"}).arguments == {
+        "_unparsed": "not json"
+    }
+    assert ToolCall.from_dict(call.to_dict()) == call

@@ -8,11 +8,33 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
 CallRole = Literal["target", "attacker", "judge"]
+
+
+def parse_arguments(raw: Any) -> dict[str, Any]:
+    """Tool-call arguments as a dict, whatever form a target reported them in.
+
+    A mapping as it is, JSON text (the OpenAI wire form) decoded, none as ``{}``, anything
+    else under ``_unparsed``. A model's malformed arguments are part of its reply, not a
+    failure of the call.
+    """
+    if raw is None:
+        return {}
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if isinstance(raw, str):
+        try:
+            decoded = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return {"_unparsed": raw}
+        if isinstance(decoded, dict):
+            return decoded
+    return {"_unparsed": raw}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +58,9 @@ class ToolCall:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ToolCall:
         """Rebuild a tool call from :meth:`to_dict`'s form."""
-        arguments = data.get("arguments")
         return cls(
             name=str(data.get("name", "")),
-            arguments=arguments if isinstance(arguments, dict) else {"_unparsed": arguments},
+            arguments=parse_arguments(data.get("arguments")),
             result=None if data.get("result") is None else str(data["result"]),
             id=None if data.get("id") is None else str(data["id"]),
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,18 +119,3 @@ class FakeWorld:
         ]
 
 
-def parse_arguments(raw: Any) -> dict[str, Any]:
-    """Tool-call arguments as a dict: JSON text decoded, anything else under ``_unparsed``.
-
-    A model's malformed arguments are part of its reply, not a failure of the call.
-    """
-    if isinstance(raw, Mapping):
-        return dict(raw)
-    if isinstance(raw, str):
-        try:
-            decoded = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            return {"_unparsed": raw}
-        if isinstance(decoded, dict):
-            return decoded
-    return {"_unparsed": raw}

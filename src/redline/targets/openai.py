@@ -10,9 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from redline.apps.tools import parse_arguments
 from redline.errors import ConfigError, PermanentCallError
-from redline.model import Message, Reply, ToolCall, Usage
+from redline.model import Message, Reply, ToolCall, Usage, parse_arguments
 from redline.targets._http import expand_env, post_json, redact_headers, release_session
 from redline.targets.base import TargetOptions
 
