@@ -14,6 +14,7 @@ from tests.conftest import (
     write_config,
 )
 
+from redline.errors import BudgetExhausted
 from redline.judges import build_judge, judge_label
 from redline.judges.rubric import parse_answer
 from redline.model import Behavior, Message, Outcome, Transcript
@@ -137,6 +138,23 @@ def test_keyword_regex_canary_and_ensemble():
     assert majority.outcome == Outcome.UNSAFE and majority.score == pytest.approx(2 / 3)
     weighted = {"name": "ensemble", "judges": members, "rule": "weighted", "weights": [3, 1, 1]}
     assert judge_sync(weighted, HARM, reply).outcome == Outcome.SAFE
+
+
+def test_an_ensemble_never_decides_without_a_member_whose_budget_is_spent():
+    # a model member refused by the run's budget must leave the attempt unjudged (the engine
+    # stops and resumes it), never outvoted into "safe" by the other members
+    class OutOfBudget:
+        name = "rubric"
+
+        async def judge(self, behavior, transcript):
+            raise BudgetExhausted("the judge's token budget is spent")
+
+    ensemble = build_judge(
+        {"name": "ensemble", "judges": [{"name": "keyword", "keywords": ["x"]}] * 2}
+    )
+    ensemble.members[0] = OutOfBudget()
+    with pytest.raises(BudgetExhausted):
+        asyncio.run(ensemble.judge(HARM, transcript("Sure.")))
 
 
 def test_bad_judge_specs_are_config_errors(tmp_path: Path, db: Path):

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from redline.errors import BudgetExhausted
 from redline.judges.base import JudgeOptions
 from redline.model import Behavior, Outcome, Transcript, Verdict
 
@@ -52,6 +53,8 @@ class EnsembleJudge:
         for index, member in enumerate(self.members):
             try:
                 verdict = await member.judge(behavior, transcript)
+            except BudgetExhausted:
+                raise  # the run is out of budget: the attempt goes unjudged, never to the rest
             except Exception as exc:  # a failing member abstains
                 verdict = Verdict(member.name, Outcome.ERROR, rationale=f"failed: {exc}")
             weight = self.options.weights[index] if self.options.weights else 1.0
