@@ -170,8 +170,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.until_close and self.waiter is not None and not self.waiter.done():
-            self.on_message_complete()  # a body delimited by the end of the connection
+        if self.until_close and exc is None and self.waiter is not None and not self.waiter.done():
+            # a body delimited by a clean end of the connection; a reset cuts it short
+            self.on_message_complete()
             return
         reason = f" ({exc})" if exc else ""
         self._fail(ConnectionLost(f"the server closed the connection{reason}"))
