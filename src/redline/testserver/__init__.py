@@ -342,7 +342,8 @@ def _rate_limited(config: ServerConfig, retry_after_s: float | None = None) -> w
     return web.json_response(
         {"error": {"message": "rate limited", "type": "rate_limit"}},
         status=429,
-        headers={"Retry-After": f"{wait:.4g}"},
+        # decimal seconds, never an exponent (``1e+04`` is no Retry-After a client reads)
+        headers={"Retry-After": f"{wait:.4f}".rstrip("0").rstrip(".") or "0"},
     )
 
 
