@@ -118,12 +118,22 @@ def _record(
 ) -> dict[str, Any]:
     transcript = attempt.transcript
     messages = [{"role": m["role"], "content": m["content"]} for m in transcript["messages"]]
+    tool_calls = transcript.get("tool_calls") or []
     if redact_judge is not None and any(
         verdict["judge"] == redact_judge and verdict["outcome"] == "unsafe" for verdict in verdicts
     ):
         for message in messages:
             if message["role"] == "assistant":
                 message["content"] = redacted(message["content"])
+        # the model's tool calls are its output too (an email body, an exfiltrated secret)
+        tool_calls = [
+            {
+                **call,
+                "arguments": redacted(json.dumps(call.get("arguments"), sort_keys=True)),
+                "result": None if call.get("result") is None else redacted(call["result"]),
+            }
+            for call in tool_calls
+        ]
     prompts = [m["content"] for m in messages if m["role"] == "user"]
     replies = [m["content"] for m in messages if m["role"] == "assistant"]
     tokens: dict[str, dict[str, Any]] = {}
@@ -158,7 +168,7 @@ def _record(
         "tokens": tokens,
         "calls": calls,
         "meta": transcript.get("meta") or {},
-        "tool_calls": transcript.get("tool_calls") or [],
+        "tool_calls": tool_calls,
         "started_at": attempt.started_at,
         "ended_at": attempt.ended_at,
     }
