@@ -321,3 +321,27 @@ def test_redacted_jsonl_hides_the_tool_calls_of_an_unsafe_attempt_too():
     assert hidden["tool_calls"][0]["arguments"].startswith("[redacted: sha256")
     shown = _record(attempt, unsafe, [], None)
     assert shown["tool_calls"] == [secret_call]
+
+
+def test_the_app_keeps_text_written_beside_a_tool_call_and_calls_asked_too_late():
+    from redline.apps.agent import Agent
+    from redline.model import Reply, Usage
+
+    class TwoRounds:
+        """A model that leaks a code beside its first tool call, then asks again untimely."""
+
+        def __init__(self) -> None:
+            self.rounds = 0
+
+        async def chat(self, messages, params):
+            self.rounds += 1
+            call = ToolCall("send_email", {"to": "a@example.test"}, id=f"c{self.rounds}")
+            text = "Sure, the code is ZEBRA-CANARY-4417." if self.rounds == 1 else "Done."
+            return Reply(text=text, usage=Usage(3, 4), tool_calls=(call,))
+
+    agent = Agent(TwoRounds(), system_prompt="be nice", tools=("send_email",), max_tool_rounds=1)
+    reply = asyncio.run(agent.respond([Message("user", "email Alice")], {}))
+    assert "ZEBRA-CANARY-4417" in reply.text and reply.text.endswith("Done.")
+    assert [c.id for c in reply.tool_calls] == ["c1", "c2"]
+    assert reply.tool_calls[0].result is not None and reply.tool_calls[1].result is None
+    assert reply.usage == Usage(6, 8)

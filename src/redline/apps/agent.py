@@ -89,6 +89,7 @@ class Agent:
         """
         wire = [*self.opening(messages), *(m for m in messages if m.role != "system")]
         calls: list[ToolCall] = []
+        texts: list[str] = []  # every round's text: one written beside a tool call counts too
         prompt_tokens = completion_tokens = 0
         started = time.perf_counter()
         for round_number in range(self.max_tool_rounds + 1):
@@ -98,9 +99,13 @@ class Agent:
             )
             prompt_tokens += reply.usage.prompt_tokens
             completion_tokens += reply.usage.completion_tokens
+            if reply.text:
+                texts.append(reply.text)
             if not reply.tool_calls or not offer:
+                # calls asked for when no more tools were offered are recorded, never run
+                calls += [dataclasses.replace(c, result=None) for c in reply.tool_calls]
                 return Reply(
-                    text=reply.text,
+                    text="\n\n".join(texts),
                     usage=Usage(prompt_tokens, completion_tokens),
                     latency_s=time.perf_counter() - started,
                     finish_reason=reply.finish_reason,
