@@ -261,3 +261,14 @@ def test_a_money_budget_given_on_the_command_line_needs_prices_too(
     assert result.exit_code == 2
     assert "--max-cost-usd: needs a price for every model it counts" in result.output
     assert server.requests == 0
+
+
+def test_an_application_is_priced_at_the_model_it_calls():
+    from redline.engine.budget import role_models
+
+    inner = {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "gpt-4o-mini"}
+    app = {"target": {"type": "app", "model": inner}}
+    assert role_models(app) == {"target": ["gpt-4o-mini"]}
+    python_app = {"target": {"type": "python", "function": "m:f", "params": {"model": inner}}}
+    assert role_models(python_app) == {"target": ["gpt-4o-mini"]}
+    assert role_models({"target": inner}) == {"target": ["gpt-4o-mini"]}

@@ -29,6 +29,7 @@ from typing import Any
 
 from redline.errors import BudgetExhausted
 from redline.model import Usage
+from redline.targets.base import application_model
 
 ROLES = ("target", "attacker", "judge")
 """The roles whose calls are stored and charged (the scorer's calls are ``judge`` calls)."""
@@ -223,7 +224,9 @@ def role_models(config: Mapping[str, Any]) -> dict[str, list[str | None]]:
         model = spec.get("model")
         return model if isinstance(model, str) else None
 
-    roles: dict[str, list[str | None]] = {"target": [name(config.get("target") or {})]}
+    target = config.get("target") or {}
+    inner = application_model(target)  # an application is priced at the model it calls
+    roles: dict[str, list[str | None]] = {"target": [name(inner[0] if inner else target)]}
     attacker = config.get("attacker")
     judges = [name(spec) for spec in _model_specs(config.get("judges", []))]
     if attacker:

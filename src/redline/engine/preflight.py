@@ -24,6 +24,7 @@ from typing import Any
 
 from redline.errors import CallError, PermanentCallError, RedlineError, TransientCallError
 from redline.model import Message
+from redline.targets.base import application_model
 
 IN_PROCESS = frozenset({"local", "python", "transformers"})
 """Target types that run in this process: nothing to reach, so no preflight call."""
@@ -57,12 +58,12 @@ def models_to_check(
     (``target.model``) or handed to a ``python`` application in ``target.params.model``.
     """
     candidates = [Model("target", target, "target")]
-    params = target.get("params")
-    inner = params.get("model") if isinstance(params, dict) else None
-    if target.get("type") == "app" and isinstance(target.get("model"), dict):
-        candidates = [Model("target's model", target["model"], "target.model")]
-    elif isinstance(inner, dict) and isinstance(inner.get("type"), str):
-        candidates.append(Model("target's model", inner, "target.params.model"))
+    inner = application_model(target)
+    if inner is not None:
+        spec, where = inner
+        if where == "target.model":  # the app target is no network model of its own
+            candidates = []
+        candidates.append(Model("target's model", spec, where))
     if attacker is not None:
         candidates.append(Model("attacker", attacker, "attacker"))
         candidates.append(Model("scorer", scorer or attacker, "scorer" if scorer else "attacker"))

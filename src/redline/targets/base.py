@@ -15,7 +15,7 @@ calibration or a preflight check ends, and never calls the target again after it
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -64,6 +64,22 @@ def target_name(described: dict[str, Any]) -> str:
         if described.get(key):
             return f"{described.get('type')}: {described[key]}"
     return str(described.get("type"))
+
+
+def application_model(spec: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """The model spec an application target calls, and where it stands in the target.
+
+    The model inside an ``app`` target (``target.model``) or handed to a ``python`` application
+    in ``target.params.model``; ``None`` for a target that is itself the model.
+    """
+    model = spec.get("model")
+    if spec.get("type") == "app" and isinstance(model, dict):
+        return model, "target.model"
+    params = spec.get("params")
+    inner = params.get("model") if isinstance(params, Mapping) else None
+    if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+        return inner, "target.params.model"
+    return None
 
 
 async def close_target(target: object) -> None:
