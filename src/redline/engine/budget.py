@@ -135,12 +135,16 @@ class Budget:
         """True once the target may not be called (its call budget, or the run's cap)."""
         return self._refusal("target") is not None
 
-    def take(self, role: str = "target") -> None:
-        """Allow one call by ``role`` (a target call is counted), or raise BudgetExhausted."""
+    def check(self, role: str = "target") -> None:
+        """Raise BudgetExhausted (recording why) if ``role`` may not call now; counts nothing."""
         refusal = self._refusal(role)
         if refusal is not None:
             self.reason = self.reason or refusal
             raise BudgetExhausted(refusal)
+
+    def take(self, role: str = "target") -> None:
+        """Allow one call by ``role`` (a target call is counted), or raise BudgetExhausted."""
+        self.check(role)
         if role == "target":
             self.used += 1
 

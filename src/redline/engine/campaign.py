@@ -329,7 +329,7 @@ async def execute_run(
         if budget.exhausted and prepared.pending:
             executor.stats.stop_reason = "budget_exhausted"
             with contextlib.suppress(BudgetExhausted):
-                budget.take()  # records why
+                budget.check()  # records why
             stats = executor.stats
         else:
             with models.active():  # judges (and the scorer) read their models from here

@@ -149,6 +149,7 @@ class CallGate:
         self, messages: Sequence[Message], params: dict[str, Any], transcript: Transcript
     ) -> Reply:
         budget = self.budget
+        budget.check(self.role)  # spent already: refused at once, not after queueing for a slot
         slots = self.concurrency
         epoch = await slots.acquire()
         try:
