@@ -159,6 +159,14 @@ class RayExecutor:
         """Attempts ``executor.actors`` actors may run at once."""
         return self.per_actor * self.settings.actors
 
+    @property
+    def requests(self) -> int:
+        """Target calls of the attempts the actors returned (the progress bar's calls/s).
+
+        Counted as results come back, so the rate moves in steps of an attempt's calls.
+        """
+        return sum(actor.calls_seen for actor in self._actors)
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
