@@ -230,6 +230,29 @@ def test_a_role_budget_stops_the_run_and_says_which_role(server, tmp_path: Path,
     assert json.loads(config_json)["attacker_limits"]["max_tokens"] == 30
 
 
+def test_a_resume_with_a_role_budget_still_spent_calls_nothing(server, tmp_path: Path, db: Path):
+    judge_model = {"type": "openai", "base_url": server.base_url, "model": "judge"}
+    config = small_campaign(
+        server.base_url,
+        behaviors(tmp_path, 5),
+        judges=[{"name": "rubric", "model": judge_model}],
+        # the rubric judge's two calls of the first attempt (448 and 486 tokens) pass 500:
+        # that attempt is stored with its spend, the next one is refused at the judge
+        judge_limits={"max_tokens": 500, "concurrency": 1},
+    )
+    config["limits"].update(concurrency=1)
+    assert scan(write_config(tmp_path / "c.yaml", config), db).exit_code == 5
+    assert db_rows(db, "select count(*) from attempts") == [(1,)]
+    ((run_id,),) = db_rows(db, "select id from runs")
+    before = server.requests
+    resumed = resume(run_id, db)
+    assert resumed.exit_code == 5, resumed.output
+    assert "Stopped at the judge's token budget" in resumed.output
+    # the judge may not be called: the target is not called only to be refused after
+    assert server.requests == before
+    assert db_rows(db, "select count(*) from attempts") == [(1,)]
+
+
 def test_a_money_budget_without_prices_for_its_models_is_refused_at_load_time(tmp_path: Path):
     data = small_campaign("http://127.0.0.1:1/v1", "builtin:core")
     data["limits"]["max_cost_usd"] = 5

@@ -135,6 +135,19 @@ class Budget:
         """True once the target may not be called (its call budget, or the run's cap)."""
         return self._refusal("target") is not None
 
+    def first_refusal(self) -> str | None:
+        """Why no attempt can be finished now, or ``None``.
+
+        A budget of the target, of the run or of any role with a cap is spent: a run stops at
+        any of them, so a resume must not call the target only to be refused at the judge or
+        the attacker.
+        """
+        for role in ("target", *self.role_caps):
+            refusal = self._refusal(role)
+            if refusal is not None:
+                return refusal
+        return None
+
     def check(self, role: str = "target") -> None:
         """Raise BudgetExhausted (recording why) if ``role`` may not call now; counts nothing."""
         refusal = self._refusal(role)

@@ -27,7 +27,7 @@ from redline.engine.judging import JudgeModels, judge_models_for
 from redline.engine.plan import build_plan
 from redline.engine.redaction import campaign_secrets, judge_model_specs
 from redline.engine.runner import Executor, NamedJudge, ResultCallback, RunStats
-from redline.errors import BudgetExhausted, ConfigError, StoreError
+from redline.errors import ConfigError, StoreError
 from redline.judges import judge_label
 from redline.model import PlannedAttempt
 from redline.store import RunLock, Store, Writer
@@ -326,10 +326,10 @@ async def execute_run(
     gc.freeze()
     status = "failed"
     try:
-        if budget.exhausted and prepared.pending:
+        spent = budget.first_refusal()
+        if spent is not None and prepared.pending:
             executor.stats.stop_reason = "budget_exhausted"
-            with contextlib.suppress(BudgetExhausted):
-                budget.check()  # records why
+            budget.reason = budget.reason or spent
             stats = executor.stats
         else:
             with models.active():  # judges (and the scorer) read their models from here
