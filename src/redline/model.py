@@ -66,6 +66,27 @@ class ToolCall:
         )
 
 
+def tool_calls_from(raw: Any) -> tuple[ToolCall, ...]:
+    """Tool calls a target reported: a list of :class:`ToolCall` or ``{"name", ...}`` objects.
+
+    ``None`` is no call. Anything else raises ``ValueError`` saying what is wrong (a target
+    turns it into its own error, naming where the list came from).
+    """
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ValueError(f"'tool_calls' must be a list, got {type(raw).__name__}")
+    calls = []
+    for index, item in enumerate(raw):
+        if isinstance(item, ToolCall):
+            calls.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("name"), str):
+            calls.append(ToolCall.from_dict(item))
+        else:
+            raise ValueError(f"tool_calls[{index}] must be an object with a string 'name'")
+    return tuple(calls)
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One chat message.

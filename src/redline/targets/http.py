@@ -27,7 +27,7 @@ from pydantic import field_validator
 
 from redline.apps.scenario import planted_documents
 from redline.errors import ConfigError, PermanentCallError
-from redline.model import Message, Reply, ToolCall, Usage
+from redline.model import Message, Reply, ToolCall, Usage, tool_calls_from
 from redline.targets._http import expand_env, post_json, redact_headers, release_session
 from redline.targets.base import TargetOptions
 
@@ -147,14 +147,10 @@ class HTTPTarget:
         if found is None:
             return ()
         where = f"tool_calls_path {self.options.tool_calls_path!r} in reply from {self.options.url}"
-        if not isinstance(found, list):
-            raise PermanentCallError(f"{where}: not a list")
-        calls = []
-        for index, item in enumerate(found):
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                raise PermanentCallError(f"{where}: item {index} has no string 'name'")
-            calls.append(ToolCall.from_dict(item))
-        return tuple(calls)
+        try:
+            return tool_calls_from(found)
+        except ValueError as exc:
+            raise PermanentCallError(f"{where}: {exc}") from None
 
     async def aclose(self) -> None:
         """Release the shared HTTP session (the last target to release it closes it)."""

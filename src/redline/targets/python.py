@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from redline.errors import ConfigError, PermanentCallError
-from redline.model import Message, Reply, ToolCall, Usage
+from redline.model import Message, Reply, ToolCall, Usage, tool_calls_from
 from redline.targets.base import TargetOptions
 
 
@@ -117,25 +117,10 @@ class PythonTarget:
 
     def _tool_calls(self, raw: Any) -> tuple[ToolCall, ...]:
         """A returned ``tool_calls`` list, checked: each an object with a string ``name``."""
-        if raw is None:
-            return ()
-        if not isinstance(raw, list):
-            raise PermanentCallError(
-                f"python target {self.options.function}: 'tool_calls' must be a list, "
-                f"got {type(raw).__name__}"
-            )
-        calls = []
-        for index, item in enumerate(raw):
-            if isinstance(item, ToolCall):
-                calls.append(item)
-                continue
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                raise PermanentCallError(
-                    f"python target {self.options.function}: tool_calls[{index}] must be an "
-                    "object with a string 'name'"
-                )
-            calls.append(ToolCall.from_dict(item))
-        return tuple(calls)
+        try:
+            return tool_calls_from(raw)
+        except ValueError as exc:
+            raise PermanentCallError(f"python target {self.options.function}: {exc}") from None
 
     async def aclose(self) -> None:
         """Nothing to release."""
